@@ -1,0 +1,3 @@
+from carnet.cli import app
+
+app(prog_name="carnet")

@@ -1,0 +1,134 @@
+"""Record and verify the audit trail.
+
+Every read or change of a person's data calls ``audit_service.record`` inside the same database
+transaction as the access itself: if the access is rolled back, so is its audit row, and an access
+can never be committed without one.
+
+Each entry's hash is HMAC-SHA256(key, previous hash ‖ canonical fields), keyed with a key derived
+from the platform secret, so rewriting history needs both database access and the secret.
+``verify`` recomputes every chain and compares its end with the chain head, which also detects
+removed entries (a gap in the sequence, or a truncated tail).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from carnet.audit.models import AuditEvent
+from carnet.audit.repository import GENESIS, AuditRepository
+from carnet.db import utcnow
+from carnet.kit.context import client_address_var, request_id_var
+
+
+@dataclass
+class VerificationReport:
+    chains: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _canonical(event: AuditEvent) -> bytes:
+    fields = [
+        event.chain,
+        event.seq,
+        event.recorded_at.isoformat(timespec="microseconds"),
+        event.actor,
+        event.action,
+        event.outcome,
+        event.person_id,
+        event.resource,
+        event.purpose,
+        event.client_address,
+        event.request_id,
+        event.detail,
+    ]
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class AuditService:
+    def __init__(self, secret_key: str, chains: int) -> None:
+        self._key = hashlib.sha256(b"audit-chain:" + secret_key.encode()).digest()
+        self.chains = chains
+
+    def _digest(self, previous: bytes, event: AuditEvent) -> bytes:
+        return hmac.new(self._key, previous + _canonical(event), hashlib.sha256).digest()
+
+    def record(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        action: str,
+        person_id: int | None = None,
+        resource: str | None = None,
+        purpose: str | None = None,
+        outcome: str = "success",
+        detail: str | None = None,
+        recorded_at: datetime | None = None,
+    ) -> AuditEvent:
+        chain = (person_id if person_id is not None else zlib.crc32(actor.encode())) % self.chains
+        repo = AuditRepository(session)
+        seq, previous = repo.advance_head(chain)
+        event = AuditEvent(
+            chain=chain,
+            seq=seq,
+            # Microseconds: what both databases store, so the hash survives a round trip.
+            recorded_at=(recorded_at or utcnow()),
+            actor=actor[:80],
+            action=action,
+            outcome=outcome,
+            person_id=person_id,
+            resource=resource,
+            purpose=purpose,
+            client_address=client_address_var.get(),
+            request_id=request_id_var.get(),
+            detail=detail[:500] if detail else None,
+        )
+        event.hash = self._digest(previous, event)
+        repo.append(event)
+        return event
+
+    def verify(self, session: Session) -> VerificationReport:
+        repo = AuditRepository(session)
+        report = VerificationReport()
+        heads = repo.heads()
+        chains = sorted(set(heads) | set(repo.chains_with_events()))
+        for chain in chains:
+            report.chains += 1
+            previous, expected_seq = GENESIS, 1
+            for event in repo.stream_chain(chain):
+                report.events += 1
+                if event.seq != expected_seq:
+                    report.problems.append(
+                        f"chain {chain}: entries {expected_seq}..{event.seq - 1} are missing"
+                    )
+                    expected_seq = event.seq
+                    previous = event.hash  # resynchronise to report each problem once
+                elif not hmac.compare_digest(self._digest(previous, event), bytes(event.hash)):
+                    report.problems.append(
+                        f"chain {chain}: entry {event.seq} (id {event.id}) was altered"
+                    )
+                previous = bytes(event.hash)
+                expected_seq += 1
+            head = heads.get(chain)
+            if head is None:
+                report.problems.append(f"chain {chain}: head is missing")
+            elif head[0] != expected_seq - 1:
+                report.problems.append(
+                    f"chain {chain}: head says {head[0]} entries but {expected_seq - 1} remain "
+                    "(entries removed at the end)"
+                )
+            elif head[1] != previous:
+                report.problems.append(f"chain {chain}: last entry does not match the chain head")
+        return report

@@ -1,0 +1,206 @@
+"""The ``carnet`` command line: serve, database, clients, audit, register import, demo data."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from carnet.config import get_settings
+from carnet.db import Database
+
+app = typer.Typer(help="Carnet: national health identity platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+clients_app = typer.Typer(help="OAuth 2.0 software clients.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
+
+
+def database() -> Database:
+    import carnet.models  # noqa: F401 - the complete metadata resolves cross-domain foreign keys
+
+    return Database(get_settings().database_url)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    server: Annotated[str, typer.Option(help="granian or uvicorn")] = "granian",
+) -> None:
+    """Start the HTTP server."""
+    settings = get_settings()
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run(
+            "carnet.asgi:app",
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+        )
+        return
+    from granian.constants import Interfaces
+    from granian.server import Server
+
+    Server(
+        "carnet.asgi:app",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        log_access=False,
+    ).serve()
+
+
+# -- db ---------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations up to REVISION (default: the latest)."""
+    from carnet import migrate
+
+    migrate.upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrated database differ."""
+    from carnet import migrate
+
+    diffs = migrate.pending_differences(database().engine)
+    if diffs:
+        for diff in diffs:
+            typer.echo(f"  {diff}", err=True)
+        raise fail("models and migrations differ: run `carnet db revision -m ...`")
+    typer.echo("models and migrations agree")
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Option("-m", "--message")]) -> None:
+    """Autogenerate a migration from the models (development)."""
+    from carnet import migrate
+
+    migrate.revision(get_settings().database_url, message)
+
+
+# -- clients ----------------------------------------------------------------------------------
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option(help="Human name of the software")],
+    scope: Annotated[
+        list[str], typer.Option(help="Scope to grant (repeatable, or space-separated)")
+    ],
+    jwks: Annotated[
+        Path | None, typer.Option(help="Public JWK or JWKS file: the client uses private_key_jwt")
+    ] = None,
+    structure: Annotated[
+        int | None, typer.Option(help="Care structure the client acts for")
+    ] = None,
+) -> None:
+    """Register a client and print its credentials as JSON (the secret is shown only once)."""
+    from carnet.auth.service import AuthService
+    from carnet.exceptions import AppError
+
+    settings = get_settings()
+    service = AuthService(
+        settings.secret_key,
+        settings.issuer,
+        settings.access_token_ttl_seconds,
+        settings.client_assertion_max_age_seconds,
+    )
+    keys = None
+    if jwks is not None:
+        try:
+            keys = json.loads(jwks.read_text())
+        except (OSError, ValueError) as exc:
+            raise fail(f"cannot read the JWKS file: {exc}") from exc
+    try:
+        with database().session() as session:
+            created = service.create_client(
+                session, name=name, scopes=scope, jwks=keys, structure_id=structure
+            )
+    except (AppError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    out: dict[str, object] = {
+        "client_id": created.client_id,
+        "client_secret": created.client_secret,
+    }
+    out["token_endpoint_auth_method"] = created.auth_method
+    out["scope"] = " ".join(created.scopes)
+    typer.echo(json.dumps(out))
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List registered clients (never their secrets)."""
+    from carnet.auth.repository import ClientRepository
+
+    with database().session() as session:
+        for client in ClientRepository(session).list_all():
+            typer.echo(
+                json.dumps(
+                    {
+                        "client_id": client.client_id,
+                        "name": client.name,
+                        "auth_method": client.auth_method,
+                        "scope": client.scopes,
+                        "structure_id": client.structure_id,
+                        "active": client.active,
+                    }
+                )
+            )
+
+
+# -- audit ------------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every audit chain; exit 1 listing altered or removed entries."""
+    from carnet.audit import get_audit_service
+
+    with database().session() as session:
+        report = get_audit_service().verify(session)
+    for problem in report.problems:
+        typer.echo(f"TAMPERED: {problem}", err=True)
+    typer.echo(
+        json.dumps(
+            {
+                "ok": report.ok,
+                "chains": report.chains,
+                "events": report.events,
+                "problems": len(report.problems),
+            }
+        )
+    )
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _register_domain_commands() -> None:
+    from carnet.demo.commands import app as demo_app
+    from carnet.identity.commands import app as registry_app
+    from carnet.vigilance.commands import app as identities_app
+
+    app.add_typer(registry_app, name="registry")
+    app.add_typer(identities_app, name="identities")
+    app.add_typer(demo_app, name="demo")
+
+
+_register_domain_commands()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(sys.argv[1:])

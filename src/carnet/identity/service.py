@@ -1,0 +1,393 @@
+"""Use cases of the national identity register: validate records, INSi-like search and verify.
+
+INSi semantics (domain.md §3): a search by traits answers 00 (exactly one identity, returned with
+its INS, reference traits and history), 01 (none) or 02 (several: nothing is returned, the caller
+must add first names or the birth place). Every search and every identity read is audited in the
+caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Row
+from sqlalchemy.orm import Session
+
+from carnet.audit import get_audit_service
+from carnet.auth.principal import Principal
+from carnet.exceptions import ValidationFailed
+from carnet.identity import schemas
+from carnet.identity.nir import Matricule, nir_trait_mismatches, parse_matricule
+from carnet.identity.oids import OID_BY_KIND
+from carnet.identity.places import get_places
+from carnet.identity.repository import PersonRepository
+from carnet.identity.traits import (
+    PartialDate,
+    normalise_first_names,
+    normalise_name,
+    normalise_sex,
+)
+
+SEARCH_LABELS = {
+    "00": "OK: exactly one identity found",
+    "01": "No identity found",
+    "02": "Several identities found: add the other birth first names, then the birth place",
+}
+
+
+@dataclass(frozen=True)
+class Traits:
+    """Reference traits after normalisation, ready to compare or store."""
+
+    birth_name: str
+    first_names: list[str]
+    sex: str
+    birth_date: PartialDate
+    birth_place: str | None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """One validated register entry (from the import file or the API)."""
+
+    matricule: Matricule
+    kind: str
+    traits: Traits
+    used_name: str | None = None
+    used_first_name: str | None = None
+    death_date: PartialDate | None = None
+    previous: list[Matricule] = field(default_factory=list)
+
+
+def normalise_place(
+    raw: str | None, *, field: str = "birth_place", required: bool = False
+) -> str | None:
+    value = (raw or "").strip().upper()
+    if not value:
+        if required:
+            raise ValidationFailed(
+                f"{field}: the INSEE place-of-birth code is required", code="invalid_place"
+            )
+        return None
+    if not get_places().is_known(value):
+        raise ValidationFailed(
+            f"{field}: '{value}' is not an INSEE COG commune or country code",
+            code="invalid_place",
+            details=[{"field": field, "message": f"unknown INSEE code {value!r}"}],
+        )
+    return value
+
+
+def normalise_traits(
+    *,
+    birth_name: str,
+    first_names: str | list[str],
+    sex: str,
+    birth_date: str,
+    birth_place: str | None,
+    first_names_field: str = "first_names",
+) -> Traits:
+    """Normalise the five traits, collecting every error so that the caller sees them all."""
+    errors: list[ValidationFailed] = []
+    results: dict[str, Any] = {}
+    steps: dict[str, Callable[[], object]] = {
+        "birth_name": lambda: normalise_name(birth_name, field="birth_name"),
+        "first_names": lambda: normalise_first_names(first_names, field=first_names_field),
+        "sex": lambda: normalise_sex(sex),
+        "birth_date": lambda: PartialDate.parse(birth_date, field="birth_date"),
+        "birth_place": lambda: normalise_place(birth_place),
+    }
+    for name, step in steps.items():
+        try:
+            results[name] = step()
+        except ValidationFailed as exc:
+            errors.append(exc)
+    if errors:
+        raise ValidationFailed(
+            "; ".join(e.message for e in errors),
+            code=errors[0].code if len(errors) == 1 else "invalid_traits",
+            details=[d for e in errors for d in (e.details or [{"message": e.message}])],
+        )
+    return Traits(**results)
+
+
+def identity_from_row(row: Row[Any], history: list[Row[Any]]) -> schemas.InsIdentity:
+    first_names = row.first_names.split()
+    return schemas.InsIdentity(
+        ins=schemas.InsIdentifier(
+            matricule=row.matricule, kind=row.kind, oid=OID_BY_KIND[row.kind]
+        ),
+        traits=schemas.ReferenceTraits(
+            birth_name=row.birth_name,
+            first_names=first_names,
+            first_names_text=row.first_names,
+            sex=row.sex,
+            birth_date=row.birth_date,
+            birth_place=row.birth_place,
+        ),
+        used_name=row.used_name,
+        used_first_name=row.used_first_name,
+        death_date=row.death_date,
+        history=[
+            schemas.InsHistoryEntry(
+                matricule=h.matricule, kind=h.kind, oid=OID_BY_KIND[h.kind], ended_at=h.ended_at
+            )
+            for h in history
+        ],
+    )
+
+
+def _first_names_match(asked: list[str], registered: list[str]) -> bool:
+    # One first name: any of the birth first names (INSi clients try each in turn);
+    # several: the whole ordered list.
+    if len(asked) == 1:
+        return asked[0] in registered or asked == registered
+    return asked == registered
+
+
+def _places_match(asked: str | None, registered: str | None) -> bool:
+    if asked is None:
+        return True
+    if registered is None:
+        return False
+    if asked == registered:
+        return True
+    # An old commune code and its successor name the same birth place.
+    current = get_places().current_code(asked)
+    return current is not None and current == get_places().current_code(registered)
+
+
+class RegisterService:
+    def search(
+        self,
+        session: Session,
+        principal: Principal,
+        body: schemas.InsSearchRequest,
+        *,
+        purpose: str = "TREAT",
+    ) -> schemas.InsSearchResponse:
+        traits = normalise_traits(
+            birth_name=body.birth_name,
+            first_names=body.first_name,
+            sex=body.sex,
+            birth_date=body.birth_date,
+            birth_place=body.birth_place,
+            first_names_field="first_name",
+        )
+        repo = PersonRepository(session)
+        candidates = [
+            row
+            for row in repo.find_by_traits(
+                traits.birth_name, traits.birth_date.isoformat(), traits.sex
+            )
+            if _first_names_match(traits.first_names, row.first_names.split())
+            and _places_match(traits.birth_place, row.birth_place)
+        ]
+        audit = get_audit_service()
+        if len(candidates) == 1:
+            row = candidates[0]
+            audit.record(
+                session,
+                actor=principal.actor,
+                action="ins.search",
+                person_id=row.id,
+                resource=f"Person/{row.id}",
+                purpose=purpose,
+                outcome="00",
+            )
+            identity = identity_from_row(row, list(repo.history(row.id)))
+            return schemas.InsSearchResponse(
+                code="00", label=SEARCH_LABELS["00"], identity=identity
+            )
+        code = "01" if not candidates else "02"
+        audit.record(
+            session,
+            actor=principal.actor,
+            action="ins.search",
+            purpose=purpose,
+            outcome=code,
+            detail=f"candidates={len(candidates)}",
+        )
+        return schemas.InsSearchResponse(code=code, label=SEARCH_LABELS[code])
+
+    def verify(
+        self, session: Session, principal: Principal, body: schemas.InsVerifyRequest
+    ) -> schemas.InsVerifyResponse:
+        matricule = parse_matricule(body.matricule, field="matricule")
+        traits = normalise_traits(
+            birth_name=body.birth_name,
+            first_names=body.first_names,
+            sex=body.sex,
+            birth_date=body.birth_date,
+            birth_place=body.birth_place,
+        )
+        repo = PersonRepository(session)
+        audit = get_audit_service()
+        row = repo.get_by_matricule(matricule.value)
+        if row is None:
+            replaced = repo.find_by_previous_matricule(matricule.value)
+            audit.record(
+                session,
+                actor=principal.actor,
+                action="ins.verify",
+                person_id=replaced.id if replaced else None,
+                outcome="replaced" if replaced else "unknown",
+            )
+            if replaced is not None:
+                return schemas.InsVerifyResponse(
+                    consistent=False,
+                    status="replaced_ins",
+                    differences=[
+                        schemas.TraitDifference(
+                            trait="matricule",
+                            reason="this INS was replaced by another: search by traits again",
+                        )
+                    ],
+                )
+            return schemas.InsVerifyResponse(
+                consistent=False,
+                status="unknown_ins",
+                differences=[
+                    schemas.TraitDifference(trait="matricule", reason="no identity holds this INS")
+                ],
+            )
+        differences: list[schemas.TraitDifference] = []
+        if body.oid and body.oid.removeprefix("urn:oid:") != OID_BY_KIND[row.kind]:
+            differences.append(
+                schemas.TraitDifference(trait="oid", reason=f"the INS is a {row.kind}")
+            )
+        checks = [
+            ("birth_name", traits.birth_name == row.birth_name),
+            ("first_names", traits.first_names == row.first_names.split()),
+            ("sex", traits.sex == row.sex),
+            ("birth_date", traits.birth_date.isoformat() == row.birth_date),
+            (
+                "birth_place",
+                traits.birth_place is None or _places_match(traits.birth_place, row.birth_place),
+            ),
+        ]
+        differences += [
+            schemas.TraitDifference(trait=name, reason="differs from the register")
+            for name, same in checks
+            if not same
+        ]
+        audit.record(
+            session,
+            actor=principal.actor,
+            action="ins.verify",
+            person_id=row.id,
+            resource=f"Person/{row.id}",
+            outcome="ok" if not differences else "differs",
+        )
+        return schemas.InsVerifyResponse(
+            consistent=not differences,
+            status="consistent" if not differences else "inconsistent",
+            differences=differences,
+        )
+
+    def read_by_matricule(
+        self, session: Session, principal: Principal, matricule: str, *, purpose: str = "TREAT"
+    ) -> schemas.InsIdentity | None:
+        """An identity by its current or previous matricule (audited), or None."""
+        parsed = parse_matricule(matricule, field="identifier")
+        repo = PersonRepository(session)
+        row = repo.get_by_matricule(parsed.value) or repo.find_by_previous_matricule(parsed.value)
+        if row is None:
+            get_audit_service().record(
+                session,
+                actor=principal.actor,
+                action="person.read",
+                purpose=purpose,
+                outcome="none",
+            )
+            return None
+        get_audit_service().record(
+            session,
+            actor=principal.actor,
+            action="person.read",
+            person_id=row.id,
+            resource=f"Person/{row.id}",
+            purpose=purpose,
+        )
+        return identity_from_row(row, list(repo.history(row.id)))
+
+    def read_by_id(
+        self, session: Session, principal: Principal, person_id: int, *, purpose: str = "TREAT"
+    ) -> schemas.InsIdentity | None:
+        repo = PersonRepository(session)
+        row = repo.get_by_id(person_id)
+        if row is None:
+            return None
+        get_audit_service().record(
+            session,
+            actor=principal.actor,
+            action="person.read",
+            person_id=row.id,
+            resource=f"Person/{row.id}",
+            purpose=purpose,
+        )
+        return identity_from_row(row, list(repo.history(row.id)))
+
+
+def validate_record(
+    *,
+    nir: str,
+    kind: str,
+    birth_name: str,
+    first_names: str,
+    sex: str,
+    birth_date: str,
+    birth_place: str | None,
+    used_name: str | None = None,
+    used_first_name: str | None = None,
+    death_date: str | None = None,
+    previous_nirs: str | None = None,
+) -> PersonRecord:
+    """Validate one register entry completely: matricule, traits, and their consistency."""
+    kind_value = (kind or "").strip().upper()
+    if kind_value not in ("NIR", "NIA"):
+        raise ValidationFailed(f"kind: must be NIR or NIA, not {kind!r}", code="invalid_kind")
+    matricule = parse_matricule(nir, field="nir")
+    traits = normalise_traits(
+        birth_name=birth_name,
+        first_names=first_names,
+        sex=sex,
+        birth_date=birth_date,
+        birth_place=birth_place,
+    )
+    mismatches = nir_trait_mismatches(
+        matricule, sex=traits.sex, birth_date=traits.birth_date, birth_place=traits.birth_place
+    )
+    if mismatches:
+        raise ValidationFailed(
+            "nir: inconsistent with the traits: " + "; ".join(mismatches),
+            code="nir_traits_mismatch",
+        )
+    death = (
+        PartialDate.parse(death_date, field="death_date")
+        if death_date and death_date.strip()
+        else None
+    )
+    if death is not None and death < traits.birth_date:
+        raise ValidationFailed("death_date: before the birth date", code="invalid_date")
+    previous = [parse_matricule(p, field="previous_nirs") for p in (previous_nirs or "").split()]
+    return PersonRecord(
+        matricule=matricule,
+        kind=kind_value,
+        traits=traits,
+        used_name=normalise_name(used_name, field="used_name")
+        if used_name and used_name.strip()
+        else None,
+        used_first_name=(
+            normalise_name(used_first_name, field="used_first_name")
+            if used_first_name and used_first_name.strip()
+            else None
+        ),
+        death_date=death,
+        previous=previous,
+    )
+
+
+register_service = RegisterService()

@@ -1,0 +1,98 @@
+"""The application factory: settings → database → services → routers, middleware and handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from carnet.auth.endpoints import router as oauth_router
+from carnet.auth.service import AuthService
+from carnet.config import Settings, get_settings
+from carnet.db import Database
+from carnet.errors import install_error_handlers
+from carnet.identity.endpoints import router as identity_router
+from carnet.logging import configure_logging
+from carnet.observability import Metrics, RequestContextMiddleware
+
+API_DESCRIPTION = """
+Carnet: the national health identity register with an INSi-like lookup, identity-vigilance for
+care structures, and FHIR R4 (FR Core) endpoints under `/fhir`.
+
+Every route needs an OAuth 2.0 bearer token from `POST /oauth2/token` (client credentials).
+"""
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    database = database or Database(settings.database_url, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        database.dispose()
+
+    app = FastAPI(
+        title="Carnet",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        # /docs is for the health documents pages; the API reference lives under /api.
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.auth_service = AuthService(
+        settings.secret_key,
+        settings.issuer,
+        settings.access_token_ttl_seconds,
+        settings.client_assertion_max_age_seconds,
+    )
+    metrics = Metrics()
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(oauth_router)
+    app.include_router(identity_router)
+    _install_optional_routers(app)
+    _install_operational_routes(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, router_owner=app.router)
+    return app
+
+
+def _install_optional_routers(app: FastAPI) -> None:
+    # Imported here so that a domain under construction cannot break start-up of the others.
+    from carnet.fhir.router import router as fhir_router
+    from carnet.vigilance.endpoints import router as vigilance_router
+
+    app.include_router(vigilance_router)
+    app.include_router(fhir_router)
+
+
+def _install_operational_routes(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz(request: Request) -> JSONResponse:
+        database: Database = request.app.state.database
+        try:
+            with database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse(
+                {"status": "unavailable", "database": type(exc).__name__}, status_code=503
+            )
+        return JSONResponse({"status": "ready", "database": database.dialect})
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics(request: Request) -> Response:
+        registry = request.app.state.metrics.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

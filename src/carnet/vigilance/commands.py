@@ -1,0 +1,5 @@
+"""Command-line commands of this domain."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

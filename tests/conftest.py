@@ -1,0 +1,143 @@
+"""Test fixtures: a real database (SQLite file or PostgreSQL), migrated once per worker.
+
+The suite runs twice in ``make test``: on SQLite, then on PostgreSQL with
+``CARNET_TEST_DATABASE_URL`` (default postgresql://postgres@127.0.0.1:5432/carnet_test). A
+PostgreSQL that cannot be reached is an error, never a skip. Each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+_TMP = Path(tempfile.mkdtemp(prefix="carnet-tests-"))
+os.environ["CARNET_ENV"] = "test"
+os.environ["CARNET_SECRET_KEY"] = "test-secret-key-not-for-production-0123456789"
+os.environ.setdefault("CARNET_DATA_DIR", str(_TMP / "data"))
+os.environ["CARNET_LOG_JSON"] = "false"
+os.environ["CARNET_LOG_LEVEL"] = "WARNING"
+
+import pytest  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from carnet import migrate  # noqa: E402
+from carnet.config import Settings, normalise_database_url  # noqa: E402
+from carnet.db import Database  # noqa: E402
+from carnet.main import create_app  # noqa: E402
+from carnet.models import Base  # noqa: E402
+
+
+def _worker_suffix() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+def _test_database_url() -> str:
+    configured = os.environ.get("CARNET_TEST_DATABASE_URL")
+    if not configured:
+        return f"sqlite:///{_TMP / ('carnet-' + _worker_suffix() + '.db')}"
+    url = make_url(normalise_database_url(configured))
+    if url.get_backend_name() != "postgresql":
+        return configured
+    # One database per xdist worker, recreated from scratch for each run.
+    name = f"{url.database or 'carnet_test'}_{_worker_suffix()}"
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        raise RuntimeError(
+            f"PostgreSQL is not reachable at {url.render_as_string(hide_password=True)}: {exc}. "
+            "Start it (.ci/run does) or unset CARNET_TEST_DATABASE_URL to test on SQLite only."
+        ) from exc
+    finally:
+        admin.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = _test_database_url()
+    migrate.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url, pool_size=5)
+    yield db
+    db.dispose()
+
+
+def _empty_all_tables(db: Database) -> None:
+    tables = list(reversed(Base.metadata.sorted_tables))
+    with db.engine.begin() as connection:
+        if db.dialect == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def db(database: Database) -> Database:
+    """The test database, emptied before each test."""
+    _empty_all_tables(database)
+    return database
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    with db.session() as s:
+        yield s
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        env="test",
+        database_url=database_url,
+        secret_key=os.environ["CARNET_SECRET_KEY"],
+        log_json=False,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def app_client(settings: Settings, db: Database) -> Iterator[TestClient]:
+    app = create_app(settings, db)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+TokenFactory = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def auth_headers(app_client: TestClient, db: Database) -> TokenFactory:
+    """Register a client with the given scopes and return Authorization headers for it."""
+    from carnet.auth.service import AuthService
+
+    def make(*scopes: str, structure_id: int | None = None) -> dict[str, str]:
+        service: AuthService = app_client.app.state.auth_service  # type: ignore[attr-defined]
+        with db.session() as s:
+            created = service.create_client(
+                s, name="test software", scopes=list(scopes), structure_id=structure_id
+            )
+        basic = base64.b64encode(f"{created.client_id}:{created.client_secret}".encode()).decode()
+        response = app_client.post(
+            "/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    return make
