@@ -58,6 +58,8 @@ class RequireScopes:
                 f"this token lacks the scope(s) {' '.join(missing)}", code="insufficient_scope"
             )
         bind_actor(principal.actor)
+        # The access log runs in the middleware's context, not this worker thread's: pass it on.
+        request.state.actor = principal.actor
         return principal
 
 

@@ -85,8 +85,10 @@ class RequestContextMiddleware:
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)
             if route not in ("/metrics", "/healthz", "/readyz"):
+                state = scope.get("state") or {}
                 log.info(
                     "request",
+                    actor=state.get("actor"),
                     method=method,
                     path=scope["path"],
                     status=status,
