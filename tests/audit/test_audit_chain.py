@@ -112,3 +112,22 @@ def test_rolled_back_access_leaves_no_audit_row(db: Database) -> None:
         assert s.scalars(select(AuditEvent)).all() == []
     with db.session() as s:
         assert get_audit_service().verify(s).ok
+
+
+def test_concurrent_writers_keep_every_chain_intact(db: Database) -> None:
+    """Writers in parallel threads, several on the same person: no forked or broken chain."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    audit = get_audit_service()
+
+    def work(worker: int) -> None:
+        for i in range(15):
+            with db.session() as s:
+                audit.record(s, actor=f"client:w{worker}", action="person.read", person_id=i % 3)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(work, range(6)))
+    with db.session() as s:
+        report = audit.verify(s)
+        assert report.problems == []
+        assert report.events == 90

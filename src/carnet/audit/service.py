@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import zlib
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -77,7 +77,8 @@ class AuditService:
         detail: str | None = None,
         recorded_at: datetime | None = None,
     ) -> AuditEvent:
-        chain = (person_id if person_id is not None else zlib.crc32(actor.encode())) % self.chains
+        # A person's events stay on one chain (ordered history); the others spread at random.
+        chain = (person_id if person_id is not None else secrets.randbelow(1 << 30)) % self.chains
         repo = AuditRepository(session)
         seq, previous = repo.advance_head(chain)
         event = AuditEvent(
