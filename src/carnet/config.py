@@ -35,7 +35,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
-        if self.env == "production" and (
+        if self.env != "development" and (
             self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32
         ):
             raise ValueError(
