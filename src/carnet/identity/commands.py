@@ -1,5 +1,136 @@
-"""Command-line commands of this domain."""
+"""Command-line commands of the INS register: ``carnet registry import``."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
-app = typer.Typer(no_args_is_help=True)
+from carnet.config import get_settings
+from carnet.db import Database
+from carnet.exceptions import AppError
+from carnet.identity.importer import DEFAULT_BATCH_SIZE, MAX_ERRORS, ImportReport, import_register
+
+app = typer.Typer(help="The national INS register.", no_args_is_help=True)
+
+
+@app.callback()
+def registry() -> None:
+    """The national INS register: bulk import of the reference identities."""
+
+
+def _database() -> Database:
+    import carnet.models  # noqa: F401 - the complete metadata resolves cross-domain foreign keys
+
+    return Database(get_settings().database_url)
+
+
+def _print_report(report: ImportReport) -> None:
+    for line_no, message in report.errors:
+        typer.echo(f"line {line_no}: {message}", err=True)
+    if report.errors_omitted:
+        typer.echo(
+            f"... and {report.errors_omitted:,} more invalid lines "
+            f"(only the first {len(report.errors):,} are listed)",
+            err=True,
+        )
+    if not report.committed:
+        typer.echo(
+            f"error: {report.invalid:,} invalid line{'s' if report.invalid > 1 else ''}: "
+            "nothing was imported (correct the file, or use --skip-invalid)",
+            err=True,
+        )
+    elif report.invalid:
+        typer.echo(f"skipped {report.invalid:,} invalid lines", err=True)
+    typer.echo(json.dumps(report.summary()))
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[
+        str,
+        typer.Argument(
+            metavar="FILE.csv", help="The register extract (UTF-8 CSV); - reads standard input"
+        ),
+    ],
+    skip_invalid: Annotated[
+        bool,
+        typer.Option(
+            "--skip-invalid",
+            help="Import the valid lines and report the others (default: any invalid line "
+            "means nothing is imported)",
+        ),
+    ] = False,
+    no_progress: Annotated[
+        bool,
+        typer.Option("--no-progress", help="No progress bar (never shown when not on a terminal)"),
+    ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option("--batch-size", min=1, max=1_000_000, help="Lines per database batch"),
+    ] = DEFAULT_BATCH_SIZE,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="Processes validating the lines"),
+    ] = 1,
+) -> None:
+    """Load a register extract: every line validated, then loaded in one transaction.
+
+    Prints a JSON summary on stdout and the invalid lines (number and reason) on stderr.
+    Exit 0 when imported, 1 when nothing was imported (invalid lines, bad header, unreadable file).
+    """
+    show_progress = not no_progress and sys.stderr.isatty()
+    database = _database()
+    try:
+        if file == "-":
+            stream = io.TextIOWrapper(
+                sys.stdin.buffer, encoding="utf-8-sig", errors="replace", newline=""
+            )
+            try:
+                report = import_register(
+                    database,
+                    stream,
+                    source_name="<stdin>",
+                    skip_invalid=skip_invalid,
+                    progress=show_progress,
+                    batch_size=batch_size,
+                    workers=workers,
+                    max_errors=MAX_ERRORS,
+                )
+            finally:
+                stream.detach()
+        else:
+            path = Path(file)
+            if not path.is_file():
+                typer.echo(f"error: {file}: no such file", err=True)
+                raise typer.Exit(1)
+            report = import_register(
+                database,
+                path,
+                skip_invalid=skip_invalid,
+                progress=show_progress,
+                batch_size=batch_size,
+                workers=workers,
+                max_errors=MAX_ERRORS,
+            )
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot read {file}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as exc:
+        # The driver's first line only: its DETAIL lines may quote a row's values.
+        cause = exc.orig if getattr(exc, "orig", None) is not None else exc  # type: ignore[attr-defined]
+        first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        typer.echo(f"error: database: {first_line} (nothing was imported)", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        database.dispose()
+    _print_report(report)
+    raise typer.Exit(0 if report.committed else 1)
