@@ -1,14 +1,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Literal, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    bindparam,
+    false,
+    func,
+    insert,
+    not_,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet.audit.models import AuditChainHead, AuditEvent
 
 GENESIS = bytes(32)
+
+_events = cast(Table, AuditEvent.__table__)
+_heads = cast(Table, AuditChainHead.__table__)
+_EVENT_COLUMNS = [c.key for c in _events.columns if c.key != "id"]
+# Built once: the audit append is on the path of every access to a person's data.
+_ADVANCE_HEAD = (
+    update(_heads)
+    .where(_heads.c.chain == bindparam("p_chain"))
+    .values(seq=_heads.c.seq + 1)
+    .returning(_heads.c.seq, _heads.c.hash)
+)
+_INSERT_EVENT = insert(_events)
+_SET_HEAD_HASH = (
+    update(_heads).where(_heads.c.chain == bindparam("p_chain")).values(hash=bindparam("p_hash"))
+)
 
 
 class AuditRepository:
@@ -21,29 +51,32 @@ class AuditRepository:
         The UPDATE comes first so that it takes the row lock (PostgreSQL) or the write lock
         (SQLite) before the previous hash is read: two writers can never chain onto the same entry.
         """
-        row = self.session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.chain == chain)
-            .values(seq=AuditChainHead.seq + 1)
-            .returning(AuditChainHead.seq, AuditChainHead.hash)
-        ).one_or_none()
+        connection = self.session.connection()
+        row = connection.execute(_ADVANCE_HEAD, {"p_chain": chain}).one_or_none()
         if row is not None:
             return int(row[0]), bytes(row[1])
-        try:
-            with self.session.begin_nested():
-                self.session.add(AuditChainHead(chain=chain, seq=1, hash=GENESIS))
-        except IntegrityError:
-            return self.advance_head(chain)  # another writer created it first
-        return 1, GENESIS
+        # First entry of this chain: create its head. If a concurrent writer created it first, the
+        # insert does nothing and the UPDATE above, retried, waits on that writer's lock.
+        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+        insert_head = (
+            dialect.insert(_heads)
+            .on_conflict_do_nothing(index_elements=["chain"])
+            .returning(_heads.c.chain)
+        )
+        created = connection.execute(insert_head, {"chain": chain, "seq": 1, "hash": GENESIS})
+        if created.first() is not None:
+            return 1, GENESIS
+        return self.advance_head(chain)
 
     def append(self, event: AuditEvent) -> None:
-        self.session.add(event)
-        self.session.execute(
-            update(AuditChainHead)
-            .where(AuditChainHead.chain == event.chain)
-            .values(hash=event.hash)
-        )
-        self.session.flush()
+        """Insert the entry and move the chain head onto it (Core: this runs on every access)."""
+        connection = self.session.connection()
+        values = {key: getattr(event, key) for key in _EVENT_COLUMNS}
+        result = connection.execute(_INSERT_EVENT, values)
+        primary_key = result.inserted_primary_key
+        assert primary_key is not None
+        event.id = int(primary_key[0])
+        connection.execute(_SET_HEAD_HASH, {"p_chain": event.chain, "p_hash": event.hash})
 
     def heads(self) -> dict[int, tuple[int, bytes]]:
         rows = self.session.execute(
@@ -97,3 +130,104 @@ class AuditRepository:
 
     def count(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+    # -- paged search (FHIR AuditEvent) -----------------------------------------------------------
+
+    def search_page(
+        self,
+        *,
+        person_id: int | None = None,
+        actors: Sequence[str] = (),
+        action_clauses: Sequence[Sequence[ActionClause]] = (),
+        recorded_from: datetime | None = None,
+        recorded_before: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Events matching every filter, newest first (by id), at most ``limit`` of them.
+
+        ``before_id`` is the keyset cursor: only events with a smaller id, so that pages stay
+        stable while new events are appended. ``action_clauses`` is an AND of ORs (see
+        ``ActionClause``). ``recorded_from`` is inclusive and ``recorded_before`` exclusive.
+        """
+        stmt = select(AuditEvent).where(
+            *self._page_filters(
+                person_id=person_id,
+                actors=actors,
+                action_clauses=action_clauses,
+                recorded_from=recorded_from,
+                recorded_before=recorded_before,
+            )
+        )
+        if before_id is not None:
+            stmt = stmt.where(AuditEvent.id < before_id)
+        stmt = stmt.order_by(AuditEvent.id.desc()).limit(limit)
+        return list(self.session.scalars(stmt))
+
+    def count_page(
+        self,
+        *,
+        person_id: int | None = None,
+        actors: Sequence[str] = (),
+        action_clauses: Sequence[Sequence[ActionClause]] = (),
+        recorded_from: datetime | None = None,
+        recorded_before: datetime | None = None,
+    ) -> int:
+        """How many events ``search_page`` would walk through over all pages."""
+        stmt = (
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(
+                *self._page_filters(
+                    person_id=person_id,
+                    actors=actors,
+                    action_clauses=action_clauses,
+                    recorded_from=recorded_from,
+                    recorded_before=recorded_before,
+                )
+            )
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    @staticmethod
+    def _page_filters(
+        *,
+        person_id: int | None,
+        actors: Sequence[str],
+        action_clauses: Sequence[Sequence[ActionClause]],
+        recorded_from: datetime | None,
+        recorded_before: datetime | None,
+    ) -> list[ColumnElement[bool]]:
+        filters: list[ColumnElement[bool]] = []
+        if person_id is not None:
+            filters.append(AuditEvent.person_id == person_id)
+        if actors:
+            filters.append(AuditEvent.actor.in_(list(actors)))
+        if recorded_from is not None:
+            filters.append(AuditEvent.recorded_at >= recorded_from)
+        if recorded_before is not None:
+            filters.append(AuditEvent.recorded_at < recorded_before)
+        for alternatives in action_clauses:
+            filters.append(or_(*(_action_condition(clause) for clause in alternatives)))
+        return filters
+
+
+# One alternative of an action filter:
+#   ("in", names)          the action is one of the names;
+#   ("suffix", suffixes)   the action ends with one of the suffixes (".read");
+#   ("no_suffix", suffixes) the action ends with none of them.
+ActionClause = tuple[Literal["in", "suffix", "no_suffix"], tuple[str, ...]]
+
+
+def _like_suffix(suffix: str) -> ColumnElement[bool]:
+    escaped = suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return AuditEvent.action.like("%" + escaped, escape="\\")
+
+
+def _action_condition(clause: ActionClause) -> ColumnElement[bool]:
+    kind, values = clause
+    if kind == "in":
+        return AuditEvent.action.in_(list(values))
+    if kind == "suffix":
+        return or_(false(), *(_like_suffix(s) for s in values))
+    return and_(true(), *(not_(_like_suffix(s)) for s in values))

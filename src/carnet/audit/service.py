@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from carnet.audit.models import AuditEvent
-from carnet.audit.repository import GENESIS, AuditRepository
+from carnet.audit.repository import GENESIS, ActionClause, AuditRepository
 from carnet.db import utcnow
 from carnet.kit.context import client_address_var, request_id_var
 
@@ -133,3 +133,93 @@ class AuditService:
             elif head[1] != previous:
                 report.problems.append(f"chain {chain}: last entry does not match the chain head")
         return report
+
+    # -- reading the trail (FHIR AuditEvent) -----------------------------------------------------
+
+    def read_trail(
+        self,
+        session: Session,
+        *,
+        actor: str,
+        query: AuditQuery,
+        limit: int,
+        before_id: int | None = None,
+        with_total: bool = True,
+    ) -> AuditPage:
+        """One page of the audit trail, newest first; the consultation itself is audited.
+
+        Reading the trail reveals who accessed whose data, so it is an access like any other: it
+        is recorded (action ``audit.search``, with the person when the search is about one) in
+        the caller's transaction, after the page is read, so a page never contains its own entry.
+        ``limit`` 0 only counts. ``before_id`` is the keyset cursor of the next page.
+        """
+        repo = AuditRepository(session)
+        rows = (
+            repo.search_page(
+                person_id=query.person_id,
+                actors=query.actors,
+                action_clauses=query.action_clauses,
+                recorded_from=query.recorded_from,
+                recorded_before=query.recorded_before,
+                before_id=before_id,
+                limit=limit + 1,
+            )
+            if limit > 0
+            else []
+        )
+        total = (
+            repo.count_page(
+                person_id=query.person_id,
+                actors=query.actors,
+                action_clauses=query.action_clauses,
+                recorded_from=query.recorded_from,
+                recorded_before=query.recorded_before,
+            )
+            if with_total
+            else None
+        )
+        page = AuditPage(events=rows[:limit], has_more=len(rows) > limit, total=total)
+        self.record(
+            session,
+            actor=actor,
+            action="audit.search",
+            person_id=query.person_id,
+            resource="AuditEvent",
+            detail=f"returned={len(page.events)}",
+        )
+        return page
+
+    def read_event(self, session: Session, *, actor: str, event_id: int) -> AuditEvent | None:
+        """One audit entry by id (None when unknown); the consultation is audited."""
+        event = AuditRepository(session).get(event_id)
+        self.record(
+            session,
+            actor=actor,
+            action="audit.read",
+            person_id=event.person_id if event is not None else None,
+            resource=f"AuditEvent/{event_id}",
+            outcome="success" if event is not None else "none",
+        )
+        return event
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit-trail search, all optional and combined with AND.
+
+    ``action_clauses`` is an AND of ORs of ``ActionClause`` (see ``carnet.audit.repository``);
+    ``recorded_from`` is inclusive, ``recorded_before`` exclusive.
+    """
+
+    person_id: int | None = None
+    actors: tuple[str, ...] = ()
+    action_clauses: tuple[tuple[ActionClause, ...], ...] = ()
+    recorded_from: datetime | None = None
+    recorded_before: datetime | None = None
+
+
+@dataclass
+class AuditPage:
+    events: list[AuditEvent]
+    has_more: bool
+    total: int | None = None

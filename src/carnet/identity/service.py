@@ -391,3 +391,76 @@ def validate_record(
 
 
 register_service = RegisterService()
+
+
+# -- reads by person key and by identifier (used by the FHIR adapter) ----------------------------
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """A register identity together with its person key (the FHIR ``Patient.id``)."""
+
+    person_id: int
+    identity: schemas.InsIdentity
+
+
+def read_entry_by_id(
+    session: Session, principal: Principal, person_id: int, *, purpose: str = "TREAT"
+) -> RegisterEntry | None:
+    """The identity of a person key (audited as ``person.read``), or None when unknown."""
+    identity = register_service.read_by_id(session, principal, person_id, purpose=purpose)
+    return RegisterEntry(person_id, identity) if identity is not None else None
+
+
+def find_entry_by_identifier(
+    session: Session,
+    principal: Principal,
+    matricule: str,
+    *,
+    kind: str | None,
+    purpose: str = "TREAT",
+    field: str = "identifier",
+) -> RegisterEntry | None:
+    """The person holding this matricule now or before, of ``kind`` (NIR/NIA) when given.
+
+    A malformed matricule is a ``ValidationFailed`` naming ``field``. The search is audited as
+    ``person.search`` whether or not it finds someone; the matricule itself is not written to the
+    trail (the person key is, when found).
+    """
+    parsed = parse_matricule(matricule, field=field)
+    repo = PersonRepository(session)
+    row = repo.get_by_matricule_of_kind(
+        parsed.value, kind
+    ) or repo.find_by_previous_matricule_of_kind(parsed.value, kind)
+    audit = get_audit_service()
+    if row is None:
+        audit.record(
+            session,
+            actor=principal.actor,
+            action="person.search",
+            purpose=purpose,
+            outcome="none",
+            detail=f"identifier kind={kind or 'any'}",
+        )
+        return None
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="person.search",
+        person_id=row.id,
+        resource=f"Person/{row.id}",
+        purpose=purpose,
+        detail=f"identifier kind={kind or 'any'}",
+    )
+    return RegisterEntry(int(row.id), identity_from_row(row, list(repo.history(row.id))))
+
+
+def person_id_for_matricule(session: Session, matricule: str) -> int | None:
+    """The person key of a current matricule, not audited.
+
+    Only for a caller that has just obtained the matricule through an audited access in the same
+    transaction (an INSi-like search answering 00), to name the person in its response: it
+    discloses nothing more about the person, so it is not a second access.
+    """
+    row = PersonRepository(session).get_by_matricule(matricule)
+    return int(row.id) if row is not None else None

@@ -1,0 +1,1 @@
+"""FHIR resources built from the register and the audit trail."""
