@@ -1,5 +1,128 @@
-"""Command-line commands of this domain."""
+"""``carnet demo``: the synthetic population and the demo set-up used by ``make run``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True)
+from carnet.config import get_settings
+
+app = typer.Typer(no_args_is_help=True, help="Synthetic population and demo data.")
+
+DEFAULT_SEED = 2026
+
+_LABELS = {
+    "plain": "an ordinary identity",
+    "homonyms": "homonyms: same birth name, first name, sex and date",
+    "homonyms_with_place": "the same homonym, told apart by the birth place",
+    "twin": "a twin (same name, date and place as the sibling)",
+    "nia": "a NIA holder (born abroad, waiting for a NIR)",
+    "nia_history": "a NIR that replaced a NIA (the NIA is in the history)",
+    "partial_date": "a partial birth date (unknown day/month: 00)",
+    "accents": "a compound name with accents, typed as is (the search normalises it)",
+}
+
+
+@app.command()
+def population(
+    size: Annotated[int, typer.Option(min=0, help="Number of persons")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same rows")] = (
+        DEFAULT_SEED
+    ),
+    out: Annotated[
+        Path | None, typer.Option(help="Write to this file instead of standard output")
+    ] = None,
+) -> None:
+    """Write a synthetic register (import CSV format) to standard output or a file."""
+    from carnet.demo.loader import write_population
+    from carnet.demo.population import generate_population, write_csv
+
+    if out is None:
+        try:
+            write_csv(generate_population(size, seed), sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # the reader stopped early (`| head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    count = write_population(out, size, seed)
+    typer.echo(f"{count:,} persons written to {out}", err=True)
+
+
+@app.command()
+def load(
+    size: Annotated[int, typer.Option(min=1, help="Persons the register should hold")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed of the population")] = DEFAULT_SEED,
+    progress: Annotated[bool, typer.Option(help="Show the import progress")] = True,
+) -> None:
+    """Load the demo: synthetic register, a care structure and an API client (idempotent)."""
+    from carnet.auth.service import AuthService
+    from carnet.cli import database
+    from carnet.demo.loader import DEMO_SCOPES, DEMO_STRUCTURE_NAME, load_demo
+
+    settings = get_settings()
+    auth = AuthService(
+        settings.secret_key,
+        settings.issuer,
+        settings.access_token_ttl_seconds,
+        settings.client_assertion_max_age_seconds,
+    )
+    setup = load_demo(
+        database(),
+        auth,
+        settings.data_dir,
+        size=size,
+        seed=seed,
+        progress=progress,
+        say=lambda line: typer.echo(line, err=True),
+    )
+    if setup.imported is not None:
+        report = setup.imported
+        typer.echo(
+            f"Imported {report.read:,} lines in {report.seconds:.1f} s "
+            f"({report.inserted:,} new, {report.updated:,} updated, "
+            f"{report.unchanged:,} unchanged).",
+            err=True,
+        )
+    base = settings.issuer.rstrip("/")
+    credentials = shlex.quote(f"{setup.client_id}:{setup.client_secret}")
+    lines = [
+        "",
+        f"Register: {setup.persons:,} persons.",
+        f"Care structure #{setup.structure_id}: {DEMO_STRUCTURE_NAME}.",
+        "Demo API client ("
+        + ("reused" if setup.client_reused else "new")
+        + f", bound to the structure; scopes: {' '.join(DEMO_SCOPES)}):",
+        f"  client_id     {setup.client_id}",
+        f"  client_secret {setup.client_secret}",
+        "",
+        "Get a token, then search an INS by traits:",
+        f"  TOKEN=$(curl -s -u {credentials} -d grant_type=client_credentials \\",
+        f"    {base}/oauth2/token | python3 -c 'import json,sys; "
+        'print(json.load(sys.stdin)["access_token"])\')',
+    ]
+    example = setup.examples[0].body if setup.examples else {
+        "birth_name": "MARTIN", "first_name": "JEAN", "sex": "M", "birth_date": "1970-01-01",
+    }  # fmt: skip
+    lines += [
+        '  curl -s -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+        f"    -d {shlex.quote(json.dumps(example, ensure_ascii=False))} \\",
+        f"    {base}/api/v1/ins/search",
+        "",
+    ]
+    if setup.examples:
+        lines.append("Identities to try (POST /api/v1/ins/search, expected INSi code first):")
+        for query in setup.examples:
+            lines.append(f"  {query.expected}  {_LABELS.get(query.category, query.category)}")
+            lines.append(f"      {json.dumps(query.body, ensure_ascii=False)}")
+    else:
+        lines.append(
+            "No example identities: the register was not loaded from a demo population file."
+        )
+    lines.append(f"API reference: {base}/api/openapi.json")
+    typer.echo("\n".join(lines))

@@ -1,0 +1,131 @@
+"""The population through the real importer and the INSi-like search, and ``carnet demo load``."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from carnet.db import Database
+from carnet.demo.loader import EXPECTED, scan_queries, write_population
+from carnet.demo.population import CSV_COLUMNS
+from carnet.identity.importer import import_register
+from carnet.identity.oids import OID_BY_KIND
+
+from ..conftest import TokenFactory
+
+
+def test_searches_give_the_expected_insi_codes_after_import(
+    tmp_path: Path, db: Database, app_client: TestClient, auth_headers: TokenFactory
+) -> None:
+    population = tmp_path / "population.csv"
+    write_population(population, 20_000, seed=3)
+    found = scan_queries(population, dict.fromkeys(EXPECTED, 4), seed=3)
+    assert all(len(queries) == 4 for queries in found.values()), {
+        category: len(queries) for category, queries in found.items()
+    }
+    # Import only the lines the queries were built from (a homonym query brings its whole group):
+    # the expected codes still hold, and the test stays fast.
+    lines = {row["nir"]: row for queries in found.values() for q in queries for row in q.rows}
+    subset = tmp_path / "subset.csv"
+    with subset.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(lines.values())
+    report = import_register(db, subset)
+    assert report.committed
+    assert report.inserted == len(lines)
+
+    headers = auth_headers("ins.read")
+    for category, queries in found.items():
+        for query in queries:
+            response = app_client.post("/api/v1/ins/search", json=query.body, headers=headers)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            assert body["code"] == EXPECTED[category], (category, query.body, body)
+            if category == "homonyms":
+                assert len(query.rows) >= 2
+                assert len({row["birth_place"] for row in query.rows}) == len(query.rows)
+            if category in ("nia", "nia_history"):
+                identity = body["identity"]
+                want_kind = "NIA" if category == "nia" else "NIR"
+                assert identity["ins"]["kind"] == want_kind
+                assert identity["ins"]["oid"] == OID_BY_KIND[want_kind]
+                assert identity["traits"]["birth_place"].startswith("99")
+            if category == "nia_history":
+                (former,) = body["identity"]["history"]
+                assert former["kind"] == "NIA"
+                assert former["matricule"] == query.rows[0]["previous_nirs"]
+            if category == "partial_date":
+                assert body["identity"]["traits"]["birth_date"].endswith("-00")
+            if category == "accents":
+                assert not (query.body["birth_name"] + query.body["first_name"]).isascii()
+                assert body["identity"]["traits"]["birth_name"].isascii()
+
+
+def _demo_load(database_url: str, data_dir: str, size: int) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CARNET_DATABASE_URL": database_url, "CARNET_DATA_DIR": data_dir}
+    return subprocess.run(
+        [sys.executable, "-m", "carnet", "demo", "load", "--size", str(size), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_demo_load_is_idempotent_and_its_client_and_examples_work(
+    db: Database, database_url: str, app_client: TestClient, tmp_path: Path
+) -> None:
+    # The test session's data directory holds the COG cache: sharing it keeps start-up fast.
+    data_dir = os.environ["CARNET_DATA_DIR"]
+    state = Path(data_dir) / "demo.json"
+    state.unlink(missing_ok=True)
+    try:
+        first = _demo_load(database_url, data_dir, 400)
+        assert first.returncode == 0, first.stderr
+        assert "Imported 400 lines" in first.stderr
+        saved = json.loads(state.read_text())
+        assert state.stat().st_mode & 0o077 == 0  # the secret is readable by its owner only
+        assert saved["client_id"] in first.stdout
+        assert saved["client_secret"] in first.stdout
+        assert "Centre hospitalier de démonstration" in first.stdout
+        assert "/oauth2/token" in first.stdout
+        assert "/api/v1/ins/search" in first.stdout
+
+        second = _demo_load(database_url, data_dir, 400)
+        assert second.returncode == 0, second.stderr
+        assert "nothing to import" in second.stderr
+        assert "reused" in second.stdout
+        assert json.loads(state.read_text())["client_id"] == saved["client_id"]
+
+        # The printed credentials get a token bound to the demo structure with the demo scopes.
+        basic = base64.b64encode(f"{saved['client_id']}:{saved['client_secret']}".encode())
+        token = app_client.post(
+            "/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic " + basic.decode()},
+        )
+        assert token.status_code == 200, token.text
+        assert token.json()["scope"] == "audit.read identities.read identities.write ins.read"
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        # Every example printed answers what the output says.
+        examples = [
+            line.split(None, 1) for line in second.stdout.splitlines() if line.startswith("  0")
+        ]
+        bodies = [line.strip() for line in second.stdout.splitlines() if line.startswith(" " * 6)]
+        assert len(examples) == len(bodies) >= 6
+        for (code, _label), body in zip(examples, bodies, strict=True):
+            response = app_client.post("/api/v1/ins/search", json=json.loads(body), headers=headers)
+            assert response.json()["code"] == code, (body, response.text)
+    finally:
+        state.unlink(missing_ok=True)
+        for path in Path(data_dir).glob("demo-population-*.csv"):
+            path.unlink()
