@@ -79,7 +79,11 @@ def create_db_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> En
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, echo=echo, connect_args={"check_same_thread": False, "timeout": 10}
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 10},
+            pool_size=pool_size,
+            max_overflow=pool_size,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -80,7 +80,13 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = _route_template(self.router_owner, scope)
+            # The router records the matched route in the scope; only unmatched paths are searched.
+            matched = scope.get("route")
+            route = (
+                str(matched.path)
+                if matched is not None and hasattr(matched, "path")
+                else _route_template(self.router_owner, scope)
+            )
             method = scope.get("method", "GET")
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(method, route).observe(elapsed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from carnet.dependencies import InsRead, SessionDep
+from carnet.dependencies import InsRead, UnitOfWorkDep
 from carnet.identity import schemas
 from carnet.identity.service import register_service
 
@@ -16,10 +16,10 @@ router = APIRouter(prefix="/api/v1/ins", tags=["ins"])
     response_model=schemas.InsSearchResponse,
     summary="Search an INS by the reference traits (INSi rechercherInsAvecTraitsIdentite)",
 )
-def search_ins(
-    body: schemas.InsSearchRequest, principal: InsRead, session: SessionDep
+async def search_ins(
+    body: schemas.InsSearchRequest, principal: InsRead, uow: UnitOfWorkDep
 ) -> schemas.InsSearchResponse:
-    return register_service.search(session, principal, body)
+    return await uow.run(register_service.search, principal, body)
 
 
 @router.post(
@@ -27,7 +27,7 @@ def search_ins(
     response_model=schemas.InsVerifyResponse,
     summary="Check that an INS and traits are consistent with the register",
 )
-def verify_ins(
-    body: schemas.InsVerifyRequest, principal: InsRead, session: SessionDep
+async def verify_ins(
+    body: schemas.InsVerifyRequest, principal: InsRead, uow: UnitOfWorkDep
 ) -> schemas.InsVerifyResponse:
-    return register_service.verify(session, principal, body)
+    return await uow.run(register_service.verify, principal, body)

@@ -40,18 +40,24 @@ persons = Person.__table__
 ins_history = InsHistory.__table__
 
 
+_FIND_BY_TRAITS = select(persons).where(
+    persons.c.birth_name == bindparam("p_name"),
+    persons.c.birth_date == bindparam("p_date"),
+    persons.c.sex == bindparam("p_sex"),
+)
+
+
 class PersonRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def find_by_traits(self, birth_name: str, birth_date: str, sex: str) -> Sequence[Row[Any]]:
-        return self.session.execute(
-            select(persons).where(
-                persons.c.birth_name == birth_name,
-                persons.c.birth_date == birth_date,
-                persons.c.sex == sex,
-            )
-        ).all()
+        # The INSi-like hot path: a prebuilt statement on the connection, rows not ORM objects.
+        return (
+            self.session.connection()
+            .execute(_FIND_BY_TRAITS, {"p_name": birth_name, "p_date": birth_date, "p_sex": sex})
+            .all()
+        )
 
     def get_by_matricule(self, matricule: str) -> Row[Any] | None:
         return self.session.execute(select(persons).where(persons.c.matricule == matricule)).first()
