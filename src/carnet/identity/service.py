@@ -90,6 +90,16 @@ def normalise_traits(
     first_names_field: str = "first_names",
 ) -> Traits:
     """Normalise the five traits, collecting every error so that the caller sees them all."""
+    try:  # the usual case, every trait valid: no bookkeeping
+        return Traits(
+            birth_name=normalise_name(birth_name, field="birth_name"),
+            first_names=normalise_first_names(first_names, field=first_names_field),
+            sex=normalise_sex(sex),
+            birth_date=PartialDate.parse(birth_date, field="birth_date"),
+            birth_place=normalise_place(birth_place),
+        )
+    except ValidationFailed:
+        pass  # normalisation is pure: run every step again, collecting all the errors
     errors: list[ValidationFailed] = []
     results: dict[str, Any] = {}
     steps: dict[str, Callable[[], object]] = {

@@ -21,15 +21,25 @@ Normalisation of a name, step by step (``normalise_name``):
    a space in INSi's pattern, and a stray space typed around a hyphen does not change the name;
 6. the result must match ``^[A-Z]+(?:(?:--?|[' ])[A-Z]+)*$``: no leading or trailing hyphen or
    apostrophe, at most two hyphens in a row, no hyphen next to an apostrophe; 100 characters max.
+
+Speed (a national import validates tens of millions of rows): a value already in the INSi form is
+recognised by one regular expression; any other value is transliterated in one ``str.translate``
+call, through a table that memoises ``_transliterate`` per character; and the result of a name is
+memoised per raw value (names repeat a lot in a population). When a value is refused, the original
+character-by-character walk runs again to explain why, so errors are exactly those of steps 1-6.
+``tests/identity/test_validation_equivalence.py`` checks this against a frozen copy of the
+original implementation.
 """
 
 from __future__ import annotations
 
 import calendar
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from carnet.exceptions import ValidationFailed
@@ -38,6 +48,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MIN_BIRTH_YEAR",
     "PartialDate",
+    "clear_caches",
     "normalise_first_names",
     "normalise_name",
     "normalise_sex",
@@ -63,6 +74,10 @@ def _date_error(field: str, message: str, value: str) -> ValidationFailed:
     )
 
 
+# Days per month in a common year (calendar.mdays without its padding entry).
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def _date_problem(year: int, month: int, day: int) -> str | None:
     """Why (year, month, day) is not a possible partial date, or None. 0 means unknown."""
     if year < MIN_BIRTH_YEAR:
@@ -77,7 +92,8 @@ def _date_problem(year: int, month: int, day: int) -> str | None:
         if day != 0:
             return f"a known day ({day:02d}) with an unknown month (00) is not allowed"
         return None
-    last = calendar.monthrange(year, month)[1]
+    # calendar.monthrange(year, month)[1], without computing the weekday it also returns
+    last = 29 if month == 2 and calendar.isleap(year) else _MONTH_DAYS[month - 1]
     if day > last:
         month_name = calendar.month_name[month]
         return f"day {day:02d} does not exist in {month_name} {year} (it has {last} days)"
@@ -116,14 +132,15 @@ class PartialDate:
         match = _DATE_RE.fullmatch(value)
         if match is None:
             raise _date_error(field, f"{value!r} is not a date in the format {_DATE_HINT}", text)
-        year = int(match.group(1))
-        month = int(match.group(2) or 0)
-        day = int(match.group(3) or 0)
+        year_text, month_text, day_text = match.groups()
+        year = int(year_text)
+        month = int(month_text or 0)
+        day = int(day_text or 0)
         problem = _date_problem(year, month, day)
         if problem is not None:
             raise _date_error(field, problem, text)
         result = cls(year, month, day)
-        if result.is_after(today or datetime.now().astimezone().date()):
+        if result.is_after(today or _local_today()):
             raise _date_error(field, f"{result.isoformat()} is in the future", text)
         return result
 
@@ -162,6 +179,24 @@ class PartialDate:
 
     def __str__(self) -> str:
         return self.isoformat()
+
+
+# The local date, recomputed when the second of the clock changes (``datetime.now()`` costs ~1 µs
+# and an import parses up to two dates a row). UTC offsets are whole seconds, so local midnight
+# falls on a whole second: within one second the local date is what
+# ``datetime.now().astimezone().date()`` gives (but for its rounding to the microsecond).
+_today_cache: tuple[int, date] = (-1, date.min)
+
+
+def _local_today() -> date:
+    global _today_cache
+    second = int(time.time())
+    cached_second, cached_date = _today_cache
+    if second == cached_second:
+        return cached_date
+    today = datetime.fromtimestamp(second, UTC).astimezone().date()
+    _today_cache = (second, today)
+    return today
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,8 +243,61 @@ def _transliterate(char: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c)).upper()
 
 
+# Stands, in the translation table, for a character whose transliteration is refused (NUL is
+# refused itself, so it cannot be mistaken for an accepted character).
+_REFUSED = "\x00"
+_TABLE_LIMIT = 8192  # distinct code points remembered; others are transliterated on each use
+_CACHE_SIZE = 65_536  # distinct raw names (and first-name lists) remembered
+_CACHED_LENGTH = 4 * MAX_NAME_LENGTH  # longer raw values are not worth remembering
+_AROUND_SEPARATOR = re.compile(r" ?([-']) ?")
+
+
+class _TransliterationTable(dict[int, str]):
+    """``str.translate`` table: code point → ``_transliterate`` of it, or ``_REFUSED`` when that
+    contains a character a name cannot have. Filled on first use of each character."""
+
+    def __missing__(self, code: int) -> str:
+        mapped = _transliterate(chr(code))
+        if not _ALLOWED.issuperset(mapped):
+            mapped = _REFUSED
+        if len(self) < _TABLE_LIMIT:
+            self[code] = mapped
+        return mapped
+
+
+_TABLE = _TransliterationTable()
+
+
+def _clean(raw: str) -> str | None:
+    """``raw`` through steps 1-6, or None when it is refused (``_explain`` then says why)."""
+    if _NAME_RE.fullmatch(raw) is not None:  # already in the INSi form: steps 1-5 change nothing
+        return raw if len(raw) <= MAX_NAME_LENGTH else None
+    mapped = raw.translate(_TABLE)  # steps 1-4 for every character at once
+    if _REFUSED in mapped:
+        return None
+    value = " ".join(mapped.split())
+    if " " in value:
+        value = _AROUND_SEPARATOR.sub(r"\1", value)
+    if not value or len(value) > MAX_NAME_LENGTH or _NAME_RE.fullmatch(value) is None:
+        return None
+    return value
+
+
+_clean_cached = lru_cache(maxsize=_CACHE_SIZE)(_clean)
+
+
 def _normalise(raw: str, *, field: str, offset: int = 0) -> str:
     """Normalise one name; ``offset`` shifts the reported positions when ``raw`` is a slice."""
+    if type(raw) is str:
+        value = _clean_cached(raw) if len(raw) <= _CACHED_LENGTH else _clean(raw)
+        if value is not None:
+            return value
+    return _explain(raw, field=field, offset=offset)
+
+
+def _explain(raw: str, *, field: str, offset: int = 0) -> str:
+    """Steps 1-6 character by character: the reference walk, which names the refused character
+    and its position (the fast path only tells that ``raw`` is refused)."""
     parts: list[str] = []
     for index, char in enumerate(raw, start=1):
         mapped = _transliterate(char)
@@ -224,7 +312,7 @@ def _normalise(raw: str, *, field: str, offset: int = 0) -> str:
             )
         parts.append(mapped)
     value = " ".join("".join(parts).split())
-    value = re.sub(r" ?([-']) ?", r"\1", value)
+    value = _AROUND_SEPARATOR.sub(r"\1", value)
     if not value:
         raise _trait_error(field, "is empty (a name needs at least one letter)")
     if len(value) > MAX_NAME_LENGTH:
@@ -269,6 +357,10 @@ def normalise_first_names(raw: str | list[str], *, field: str) -> list[str]:
     spaces is split too, since INSi exchanges the list as one space-separated string. Errors on a
     list element name the field with the element's index (``first_names[1]``).
     """
+    if type(raw) is str and len(raw) <= _CACHED_LENGTH:
+        names = _first_names_cached(raw)
+        if names is not None:
+            return list(names)
     result: list[str] = []
     if isinstance(raw, str):
         start = 0
@@ -283,6 +375,32 @@ def normalise_first_names(raw: str | list[str], *, field: str) -> list[str]:
     if not result:
         raise _trait_error(field, "at least one first name is required")
     return result
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _first_names_cached(raw: str) -> tuple[str, ...] | None:
+    """The first names of a string, or None when it is refused (the caller then says why)."""
+    result: list[str] = []
+    for segment in raw.split(","):
+        if segment.strip():
+            value = _clean_cached(segment)
+            if value is None:
+                return None
+            result.extend(value.split(" "))
+    return tuple(result) or None
+
+
+def clear_caches() -> None:
+    """Forget the memoised names, first names, transliterations and local date.
+
+    Only useful to measure a cold start (``bench/validate.py``) or to bound memory between two
+    large jobs: the caches are bounded and their answers do not depend on when they were filled.
+    """
+    global _today_cache
+    _clean_cached.cache_clear()
+    _first_names_cached.cache_clear()
+    _TABLE.clear()
+    _today_cache = (-1, date.min)
 
 
 _SEXES = {"M": "M", "MALE": "M", "F": "F", "FEMALE": "F"}
