@@ -76,6 +76,17 @@ def _install_optional_routers(app: FastAPI) -> None:
 
 
 def _install_operational_routes(app: FastAPI) -> None:
+    @app.get("/", include_in_schema=False)
+    def index() -> dict[str, str]:
+        # Until the web portals exist, the root tells a visitor where the APIs are.
+        return {
+            "service": "Carnet — national health identity (INS) platform",
+            "openapi": "/api/openapi.json",
+            "fhir": "/fhir/metadata",
+            "token": "/oauth2/token",
+            "health": "/healthz",
+        }
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -14,6 +14,12 @@ def test_models_and_migrations_agree(database: Database) -> None:
     assert migrate.pending_differences(database.engine) == []
 
 
+def test_root_points_to_the_apis(app_client: TestClient) -> None:
+    body = app_client.get("/").json()
+    assert body["openapi"] == "/api/openapi.json"
+    assert app_client.get(body["fhir"]).json()["resourceType"] == "CapabilityStatement"
+
+
 def test_healthz_and_readyz(app_client: TestClient) -> None:
     assert app_client.get("/healthz").json() == {"status": "ok"}
     ready = app_client.get("/readyz")
