@@ -20,6 +20,19 @@ from carnet.fhir.systems import (
 
 SOFTWARE_VERSION = "0.1.0"
 PATIENT_SEARCH_PARAMS = ("identifier", "_id", "_count")
+# Local identities of a care structure (base {fhir}/structures/{structure_id}).
+LOCAL_PATIENT_SEARCH_PARAMS = (
+    "identifier",
+    "family",
+    "family:exact",
+    "phonetic",
+    "given",
+    "birthdate",
+    "gender",
+    "identity-status",
+    "_count",
+    "_offset",
+)
 AUDIT_SEARCH_PARAMS = (
     "patient",
     "entity",
@@ -48,7 +61,9 @@ def capability_statement(base: str, token_url: str) -> dict[str, Any]:
         "description": (
             "Read-only FHIR R4 facade of the national health identity register: FR Core "
             "Patient-INS read, identifier search and INSi-like $match, and the audit trail as "
-            "AuditEvent. Every access to a person is audited."
+            "AuditEvent. Every access to a person is audited. The local identities of care "
+            f"structures (identity-vigilance) have a FHIR base of their own per structure, "
+            f"{base}/structures/{{structure_id}} (see its metadata)."
         ),
         "kind": "instance",
         "software": {"name": "Carnet", "version": SOFTWARE_VERSION},
@@ -61,37 +76,40 @@ def capability_statement(base: str, token_url: str) -> dict[str, Any]:
                 "documentation": (
                     "Unknown search parameters are refused (400) unless the request carries "
                     "'Prefer: handling=lenient'. _format and _pretty are tolerated; only JSON is "
-                    "produced."
+                    "produced. Patient here is the national register (scope ins.read); the local "
+                    "identities of a care structure are at "
+                    f"{base}/structures/{{structure_id}}/Patient (scopes identities.read, "
+                    "identities.write)."
                 ),
-                "security": {
-                    "cors": False,
-                    "service": [
-                        {
-                            "coding": [
-                                {
-                                    "system": CS_RESTFUL_SECURITY_SERVICE,
-                                    "code": "OAuth",
-                                    "display": "OAuth",
-                                }
-                            ],
-                            "text": "OAuth 2.0 client credentials (bearer token)",
-                        }
-                    ],
-                    "extension": [
-                        {
-                            "url": EXT_OAUTH_URIS,
-                            "extension": [{"url": "token", "valueUri": token_url}],
-                        }
-                    ],
-                    "description": (
-                        f"Get a bearer token at {token_url} (client_secret_basic or "
-                        "private_key_jwt). Scope ins.read for Patient, audit.read for AuditEvent; "
-                        "GET /fhir/metadata needs no token."
-                    ),
-                },
+                "security": _security(
+                    token_url,
+                    "Scope ins.read for Patient, audit.read for AuditEvent",
+                    "/fhir/metadata",
+                ),
                 "resource": [_patient(), _audit_event()],
             }
         ],
+    }
+
+
+def _security(token_url: str, scopes: str, metadata: str) -> dict[str, Any]:
+    return {
+        "cors": False,
+        "service": [
+            {
+                "coding": [
+                    {"system": CS_RESTFUL_SECURITY_SERVICE, "code": "OAuth", "display": "OAuth"}
+                ],
+                "text": "OAuth 2.0 client credentials (bearer token)",
+            }
+        ],
+        "extension": [
+            {"url": EXT_OAUTH_URIS, "extension": [{"url": "token", "valueUri": token_url}]}
+        ],
+        "description": (
+            f"Get a bearer token at {token_url} (client_secret_basic or private_key_jwt). "
+            f"{scopes}; GET {metadata} needs no token."
+        ),
     }
 
 
@@ -189,5 +207,141 @@ def _audit_event() -> dict[str, Any]:
             {"name": "_count", "type": "number", "documentation": "page size (max 500)"},
             {"name": "_total", "type": "token", "documentation": "accurate (default) or none"},
             {"name": "_cursor", "type": "string", "documentation": "paging (from the next link)"},
+        ],
+    }
+
+
+def local_capability_statement(base: str, structure_id: int, token_url: str) -> dict[str, Any]:
+    """The CapabilityStatement of a care structure's base (``{fhir}/structures/{id}``).
+
+    ``base`` is that structure base. Served without a token and without checking that the
+    structure exists (it says nothing about any structure's content).
+    """
+    return {
+        "resourceType": "CapabilityStatement",
+        "id": f"carnet-structure-{structure_id}",
+        "url": f"{base}/metadata",
+        "name": "CarnetLocalIdentities",
+        "title": "Carnet: local identities of a care structure (FHIR R4, FR Core, RNIV)",
+        "status": "active",
+        "experimental": False,
+        "date": datetime.now(UTC).date().isoformat(),
+        "publisher": "Carnet",
+        "description": (
+            f"The local identities (identity-vigilance) of care structure {structure_id} as FR "
+            "Core Patient: create, read and search, with the RNIV status, attributes and "
+            "validation in the fr-core-identity-reliability extension. The national register is "
+            "at the root FHIR base (/fhir). Every access is audited."
+        ),
+        "kind": "instance",
+        "software": {"name": "Carnet", "version": SOFTWARE_VERSION},
+        "implementation": {
+            "description": f"Carnet FHIR endpoint of care structure {structure_id}",
+            "url": base,
+        },
+        "fhirVersion": FHIR_VERSION,
+        "format": ["json", FHIR_JSON, "application/json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": (
+                    "A client bound to a care structure reaches only its own base: any other "
+                    "structure answers 404, as a structure that does not exist. Unknown search "
+                    "parameters are refused (400) unless the request carries "
+                    "'Prefer: handling=lenient'."
+                ),
+                "security": _security(
+                    token_url,
+                    "Scope identities.read to read and search, identities.write to create",
+                    f"{base}/metadata",
+                ),
+                "resource": [_local_patient(structure_id)],
+            }
+        ],
+    }
+
+
+def _local_patient(structure_id: int) -> dict[str, Any]:
+    ipp = f"urn:carnet:structure:{structure_id}:ipp"
+    return {
+        "type": "Patient",
+        "profile": PROFILE_PATIENT,
+        "supportedProfile": [PROFILE_PATIENT_INS],
+        "documentation": (
+            "Local identities as FR Core Patient; fr-core-patient-ins and the INS identifier "
+            "(INS-NIR / INS-NIA) only for a qualified (QUAL) identity. The IPP has the system "
+            f"{ipp}. Create: the identity is always created PROV; a status, validation or INS "
+            "claimed by the client (current or older FR Core encoding, e.g. VALI + INS) is not "
+            "taken and the answer says so (Warning headers, or the OperationOutcome with "
+            "'Prefer: return=OperationOutcome'); attributes (DOUT, FICT, HOMA...) are applied. "
+            "A merged identity is active=false with a replaced-by link."
+        ),
+        "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
+        "versioning": "versioned",
+        "readHistory": False,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {
+                "name": "identifier",
+                "definition": "http://hl7.org/fhir/SearchParameter/Patient-identifier",
+                "type": "token",
+                "documentation": (
+                    f"the IPP ({ipp}|value, or a bare value), or the INS "
+                    f"({SYSTEM_INS_NIR}|matricule, {SYSTEM_INS_NIA}|matricule) which finds "
+                    "qualified identities only and is not combined with other criteria; "
+                    "identifier searches also return merged (inactive) identities"
+                ),
+            },
+            {
+                "name": "family",
+                "definition": "http://hl7.org/fhir/SearchParameter/individual-family",
+                "type": "string",
+                "documentation": (
+                    "birth or used name, whole name once normalised (case, accents, "
+                    "apostrophes); family:exact is the same"
+                ),
+            },
+            {
+                "name": "phonetic",
+                "definition": "http://hl7.org/fhir/SearchParameter/individual-phonetic",
+                "type": "string",
+                "documentation": "birth or used name by sound (DUPOND finds DUPONT)",
+            },
+            {
+                "name": "given",
+                "definition": "http://hl7.org/fhir/SearchParameter/individual-given",
+                "type": "string",
+                "documentation": "one birth first name (any of the list)",
+            },
+            {
+                "name": "birthdate",
+                "definition": "http://hl7.org/fhir/SearchParameter/individual-birthdate",
+                "type": "date",
+                "documentation": "YYYY, YYYY-MM or YYYY-MM-DD (eq only)",
+            },
+            {
+                "name": "gender",
+                "definition": "http://hl7.org/fhir/SearchParameter/individual-gender",
+                "type": "token",
+                "documentation": "male | female",
+            },
+            {
+                "name": "identity-status",
+                "type": "token",
+                "documentation": (
+                    "the RNIV status: PROV | RECUP | VALI | QUAL "
+                    "(https://hl7.fr/ig/fhir/core/CodeSystem/fr-core-cs-identity-status)"
+                ),
+            },
+            {
+                "name": "_count",
+                "type": "number",
+                "documentation": "page size (default 20, max 100)",
+            },
+            {"name": "_offset", "type": "number", "documentation": "paging (from the next link)"},
         ],
     }

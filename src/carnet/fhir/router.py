@@ -8,23 +8,27 @@ Errors are ``AppError``s, rendered as OperationOutcome by ``carnet.errors``.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+import re
+from datetime import UTC, date, datetime
+from email.utils import format_datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from carnet.audit import get_audit_service
 from carnet.audit.models import AuditEvent
 from carnet.audit.repository import ActionClause
 from carnet.audit.service import AuditQuery
-from carnet.dependencies import AuditRead, InsRead, SessionDep
-from carnet.exceptions import BadRequest, NotFound
+from carnet.dependencies import AuditRead, IdentitiesRead, IdentitiesWrite, InsRead, SessionDep
+from carnet.exceptions import AppError, BadRequest, NotFound
 from carnet.fhir.capability import (
     AUDIT_SEARCH_PARAMS,
+    LOCAL_PATIENT_SEARCH_PARAMS,
     PATIENT_SEARCH_PARAMS,
     capability_statement,
+    local_capability_statement,
 )
 from carnet.fhir.operations.match import find_match, match_bundle, parse_match_request
 from carnet.fhir.outcomes import NotAcceptable, PayloadTooLarge, UnsupportedMediaType, located
@@ -34,6 +38,17 @@ from carnet.fhir.resources.audit_event import (
     action_clauses_for_codes,
     action_clauses_for_interactions,
     audit_event_resource,
+)
+from carnet.fhir.resources.local_patient import (
+    LOCAL_OFFSET_MAX,
+    LOCAL_PAGE_DEFAULT,
+    LOCAL_PAGE_MAX,
+    Issue,
+    local_patient_resource,
+    parse_local_patient,
+    parse_local_search,
+    relabel_search_error,
+    structure_base,
 )
 from carnet.fhir.resources.patient import patient_resource, validate_patient
 from carnet.fhir.search import (
@@ -52,11 +67,20 @@ from carnet.fhir.search import (
 )
 from carnet.fhir.systems import CS_AUDIT_ACTION, CS_RESTFUL_INTERACTION, FHIR_JSON, KIND_BY_SYSTEM
 from carnet.identity.service import RegisterEntry, find_entry_by_identifier, read_entry_by_id
+from carnet.vigilance import schemas as vigilance_schemas
+from carnet.vigilance.service import (
+    create_identity,
+    get_identity,
+    search_identities,
+    search_qualified_by_ins,
+    vigilance_service,
+)
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 PARIS = ZoneInfo("Europe/Paris")
 PATIENT_PAGE_MAX = 100
+MAX_STRUCTURE_ID = 2**31 - 1
 AUDIT_PAGE_DEFAULT = 50
 AUDIT_PAGE_MAX = 500
 # A $match Parameters holds one Patient: a few kilobytes. Refuse bodies far larger than that.
@@ -497,3 +521,257 @@ def search_audit_post(
     prefer: PreferHeader = None,
 ) -> JSONResponse:
     return _search_audit(request, params, prefer, principal, session, media_type)
+
+
+# -- local identities of a care structure (identity-vigilance) ------------------------------------
+#
+# A FHIR base per structure, /fhir/structures/{structure_id}: see
+# carnet.fhir.resources.local_patient for why. The structure is checked first
+# (get_structure_or_404 through the vigilance service): a client bound to another structure gets
+# the 404 of a structure that does not exist.
+
+
+def _structure_key(raw: str) -> int:
+    key = _numeric_id(raw)
+    if key is None or not 1 <= key <= MAX_STRUCTURE_ID:
+        raise NotFound(f"structure {raw[:40]!r} not found", code="structure_not_found")
+    return key
+
+
+def _local_base(request: Request, structure_id: int) -> str:
+    return structure_base(_base(request), structure_id)
+
+
+def _local_patient(
+    identity: vigilance_schemas.LocalIdentity, structure_name: str
+) -> dict[str, Any]:
+    resource = local_patient_resource(identity, structure_name=structure_name)
+    validate_patient(resource)  # never serve a malformed Patient
+    return resource
+
+
+def _prefer_return(prefer: str | None) -> str:
+    """``Prefer: return=minimal | representation | OperationOutcome`` (default representation)."""
+    for token in re.split(r"[,;]", prefer or ""):
+        name, _, value = token.strip().partition("=")
+        if name.strip().lower() == "return":
+            choice = value.strip().strip('"')
+            if choice.lower() == "operationoutcome":
+                return "OperationOutcome"
+            if choice.lower() in ("minimal", "representation"):
+                return choice.lower()
+    return "representation"
+
+
+_HEADER_UNSAFE = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def _warning_header(issue: Issue) -> str:
+    """An RFC 7234 ``Warning`` value (199, miscellaneous): printable ASCII only, quoted."""
+    text = _HEADER_UNSAFE.sub("?", issue.text)[:500]
+    return f'199 carnet "{text}"'
+
+
+def _create_outcome(identity_id: int, issues: list[Issue]) -> dict[str, Any]:
+    created = (
+        f"local identity {identity_id} created with the status PROV"
+        if not issues
+        else f"local identity {identity_id} created with the status PROV; see the warnings"
+    )
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [
+            {
+                "severity": "information",
+                "code": "informational",
+                "details": {"text": created},
+                "diagnostics": created,
+            },
+            *(issue.as_issue() for issue in issues),
+        ],
+    }
+
+
+@router.get("/structures/{structure_id}/metadata", summary="CapabilityStatement of a structure")
+def structure_metadata(structure_id: str, request: Request, media_type: MediaType) -> JSONResponse:
+    key = _structure_key(structure_id)
+    token_url = str(request.base_url).rstrip("/") + "/oauth2/token"
+    statement = local_capability_statement(_local_base(request, key), key, token_url)
+    return fhir_response(statement, media_type, private=False)
+
+
+@router.post(
+    "/structures/{structure_id}/Patient",
+    status_code=201,
+    summary="Create a local identity (always PROV) from an FR Core Patient",
+)
+def create_local_patient(
+    structure_id: str,
+    request: Request,
+    principal: IdentitiesWrite,
+    session: SessionDep,
+    media_type: MediaType,
+    body: Annotated[Any, Depends(fhir_json_body)],
+    prefer: PreferHeader = None,
+    if_none_exist: Annotated[str | None, Header(alias="if-none-exist")] = None,
+) -> Response:
+    key = _structure_key(structure_id)
+    structure = vigilance_service.get_structure(session, principal, key)
+    if if_none_exist is not None:
+        raise located(
+            BadRequest(
+                "conditional create (If-None-Exist) is not supported: search first "
+                "(GET Patient?identifier=...)",
+                code="conditional_create_unsupported",
+            ),
+            "If-None-Exist",
+        )
+    parsed = parse_local_patient(body, structure_id=key)
+    try:
+        identity = create_identity(session, principal, key, parsed.body)
+    except AppError as exc:
+        raise parsed.relabel(exc) from exc
+    location = f"{_local_base(request, key)}/Patient/{identity.id}"
+    resource = _local_patient(identity, structure.name)
+    warnings = parsed.warnings_for(identity.id)
+    returned = _prefer_return(prefer)
+    if returned == "OperationOutcome":
+        content: dict[str, Any] | None = _create_outcome(identity.id, warnings)
+    elif returned == "minimal":
+        content = None
+    else:
+        content = resource
+    response: Response = (
+        fhir_response(content, media_type, status_code=201)
+        if content is not None
+        else Response(status_code=201, headers={"Cache-Control": "no-store"})
+    )
+    response.headers["Location"] = location
+    response.headers["ETag"] = f'W/"{identity.version}"'
+    response.headers["Last-Modified"] = _http_date(identity.updated_at)
+    for issue in warnings[:20]:
+        response.headers.append("Warning", _warning_header(issue))
+    return response
+
+
+def _http_date(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+@router.get(
+    "/structures/{structure_id}/Patient/{patient_id}",
+    summary="Read a local identity (FR Core Patient; Patient-INS when qualified)",
+)
+def read_local_patient(
+    structure_id: str,
+    patient_id: str,
+    principal: IdentitiesRead,
+    session: SessionDep,
+    media_type: MediaType,
+) -> JSONResponse:
+    key = _structure_key(structure_id)
+    structure = vigilance_service.get_structure(session, principal, key)
+    identity_id = _numeric_id(patient_id)
+    if identity_id is None:
+        raise NotFound(f"Patient/{patient_id[:40]} is not known", code="identity_not_found")
+    identity = get_identity(session, principal, identity_id, structure_id=key)
+    response = fhir_response(_local_patient(identity, structure.name), media_type)
+    response.headers["ETag"] = f'W/"{identity.version}"'
+    response.headers["Last-Modified"] = _http_date(identity.updated_at)
+    return response
+
+
+def _search_local(
+    structure_id: str,
+    request: Request,
+    params: Params,
+    prefer: str | None,
+    principal: IdentitiesRead,
+    session: SessionDep,
+    media_type: str,
+) -> JSONResponse:
+    key = _structure_key(structure_id)
+    structure = vigilance_service.get_structure(session, principal, key)
+    used = check_parameters(params, LOCAL_PATIENT_SEARCH_PARAMS, lenient=prefers_lenient(prefer))
+    count = parse_count(single(used, "_count"), default=LOCAL_PAGE_DEFAULT, maximum=LOCAL_PAGE_MAX)
+    offset_value = single(used, "_offset")
+    offset = parse_count(offset_value, default=0, maximum=LOCAL_OFFSET_MAX + 1, name="_offset")
+    if offset > LOCAL_OFFSET_MAX:
+        raise located(
+            BadRequest(
+                f"_offset: at most {LOCAL_OFFSET_MAX}; narrow the search instead",
+                code="invalid_search_parameter",
+            ),
+            "_offset",
+        )
+    search = parse_local_search(used, structure_id=key, count=count, offset=offset)
+    limit = max(count, 1)  # _count=0: the total only (the first row is read, and audited)
+    page: vigilance_schemas.IdentityPage
+    if search.impossible:
+        page = vigilance_schemas.IdentityPage(total=0, limit=limit, offset=offset, items=[])
+    elif search.ins is not None:
+        oid, matricule = search.ins
+        page = search_qualified_by_ins(
+            session, principal, key, matricule, oid=oid, limit=limit, offset=offset
+        )
+    else:
+        assert search.query is not None
+        try:
+            page = search_identities(session, principal, key, search.query)
+        except AppError as exc:
+            raise relabel_search_error(exc) from exc
+    base = _local_base(request, key)
+    items = page.items if count > 0 else []
+    entries = [
+        match_entry(f"{base}/Patient/{item.id}", _local_patient(item, structure.name))
+        for item in items
+    ]
+    paging = [(n, v) for n, v in used if n != "_offset"]
+    next_url = (
+        search_url(base, "Patient", [*paging, ("_offset", str(offset + count))])
+        if count > 0 and offset + count < page.total and offset + count <= LOCAL_OFFSET_MAX
+        else None
+    )
+    bundle = searchset(
+        self_url=search_url(base, "Patient", used),
+        entries=entries,
+        total=page.total,
+        next_url=next_url,
+    )
+    if offset > 0 and count > 0:
+        previous = [*paging, ("_offset", str(max(offset - count, 0)))]
+        bundle["link"].append(
+            {"relation": "previous", "url": search_url(base, "Patient", previous)}
+        )
+    return fhir_response(bundle, media_type)
+
+
+@router.get("/structures/{structure_id}/Patient", summary="Search a structure's local identities")
+def search_local_patients_get(
+    structure_id: str,
+    request: Request,
+    principal: IdentitiesRead,
+    session: SessionDep,
+    media_type: MediaType,
+    params: SearchParams,
+    prefer: PreferHeader = None,
+) -> JSONResponse:
+    return _search_local(structure_id, request, params, prefer, principal, session, media_type)
+
+
+@router.post(
+    "/structures/{structure_id}/Patient/_search",
+    summary="Search a structure's local identities (form-encoded)",
+)
+def search_local_patients_post(
+    structure_id: str,
+    request: Request,
+    principal: IdentitiesRead,
+    session: SessionDep,
+    media_type: MediaType,
+    params: SearchParams,
+    prefer: PreferHeader = None,
+) -> JSONResponse:
+    return _search_local(structure_id, request, params, prefer, principal, session, media_type)

@@ -270,6 +270,21 @@ class LocalIdentityRepository:
             if len(block) > 1:
                 yield block
 
+    def find_qualified_by_ins(
+        self, structure_id: int, matricule: str, oid: str | None, limit: int, offset: int
+    ) -> tuple[int, Sequence[LocalIdentity]]:
+        """QUAL identities of a structure holding this INS (probes ix_local_identities_ins)."""
+        query = select(LocalIdentity).where(
+            LocalIdentity.structure_id == structure_id,
+            LocalIdentity.ins_matricule == matricule,
+            LocalIdentity.status == "QUAL",
+        )
+        if oid is not None:
+            query = query.where(LocalIdentity.ins_oid == oid)
+        total = self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self.session.scalars(query.order_by(LocalIdentity.id).limit(limit).offset(offset))
+        return int(total), rows.all()
+
     # -- history -------------------------------------------------------------------------------
 
     def add_event(self, event: LocalIdentityEvent) -> None:

@@ -1353,3 +1353,40 @@ vigilance_service = VigilanceService()
 create_identity = vigilance_service.create_identity
 get_identity = vigilance_service.get_identity
 search_identities = vigilance_service.search_identities
+
+
+def search_qualified_by_ins(
+    session: Session,
+    principal: Principal,
+    structure_id: int,
+    matricule: str,
+    *,
+    oid: str | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> schemas.IdentityPage:
+    """The structure's QUAL identities holding this INS (merged ones too), each one audited.
+
+    The INS is exposed only for a qualified identity, so only QUAL identities can be found by it
+    (a RECUP identity stores its INS but never hands it out). ``oid`` restricts to one assigning
+    authority (NIR ``…4.8`` or NIA ``…4.9``). One probe of ``ix_local_identities_ins``.
+    """
+    get_structure_or_404(session, principal, structure_id)
+    total, rows = LocalIdentityRepository(session).find_qualified_by_ins(
+        structure_id, "".join(matricule.split()).upper(), oid, limit, offset
+    )
+    for identity in rows:
+        vigilance_service._audit(session, principal, identity, "identity.search", detail="by INS")
+    if not rows:
+        get_audit_service().record(
+            session,
+            actor=principal.actor,
+            action="identity.search",
+            resource=f"Structure/{structure_id}",
+            purpose=PURPOSE,
+            outcome="none",
+            detail="by INS",
+        )
+    return schemas.IdentityPage(
+        total=total, limit=limit, offset=offset, items=[to_schema(i) for i in rows]
+    )
