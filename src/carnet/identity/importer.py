@@ -102,7 +102,7 @@ from carnet.identity import repository as repo_module
 from carnet.identity.models import Person
 from carnet.identity.places import get_places
 from carnet.identity.repository import RegisterImportRepository, RejectedLine
-from carnet.identity.service import validate_record
+from carnet.identity.service import previous_matricule_kind, validate_record
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -195,13 +195,6 @@ def _column_lengths() -> tuple[tuple[int, str, int], ...]:
 _MAX_LENGTHS = _column_lengths()
 
 
-def _previous_kind(current_kind: str, provisional: bool) -> str:
-    """Kind of a replaced matricule (see the module docstring)."""
-    if current_kind == "NIA" or provisional:
-        return "NIA"
-    return "NIR"
-
-
 def _validate_line(line_no: int, fields: list[str]) -> tuple[PersonRow, list[PreviousRow]]:
     if len(fields) != len(HEADER):
         raise ValidationFailed(
@@ -245,7 +238,7 @@ def _validate_line(line_no: int, fields: list[str]) -> tuple[PersonRow, list[Pre
         if matricule.value in seen:
             continue
         seen.add(matricule.value)
-        kind = _previous_kind(record.kind, matricule.is_provisional)
+        kind = previous_matricule_kind(record.kind, matricule)
         previous.append((line_no, position, record.matricule.value, matricule.value, kind))
     return row, previous
 

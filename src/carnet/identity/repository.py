@@ -80,6 +80,23 @@ class PersonRepository:
             .order_by(ins_history.c.id)
         ).all()
 
+    def get_person_for_update(self, matricule: str) -> Person | None:
+        """The ORM entity, locked until commit on PostgreSQL (single-person register writes)."""
+        return self.session.scalars(
+            select(Person).where(Person.matricule == matricule).with_for_update()
+        ).one_or_none()
+
+    def add_person(self, person: Person) -> Person:
+        self.session.add(person)
+        self.session.flush()
+        return person
+
+    def add_history(self, person_id: int, matricule: str, kind: str, ended_at: datetime) -> None:
+        self.session.add(
+            InsHistory(person_id=person_id, matricule=matricule, kind=kind, ended_at=ended_at)
+        )
+        self.session.flush()
+
     def get_by_matricule_of_kind(self, matricule: str, kind: str | None) -> Row[Any] | None:
         """The person whose current matricule is this one and, when given, of this kind."""
         stmt = select(persons).where(persons.c.matricule == matricule)

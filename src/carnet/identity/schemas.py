@@ -89,3 +89,27 @@ class InsVerifyResponse(BaseModel):
     consistent: bool
     status: Literal["consistent", "inconsistent", "unknown_ins", "replaced_ins"]
     differences: list[TraitDifference] = []
+
+
+class PersonWrite(BaseModel):
+    """A register entry written by the register's operator (scope ins.write)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=3, max_length=3, examples=["NIR"])
+    birth_name: str = Field(min_length=1, max_length=200)
+    first_names: str | list[str] = Field(description="Birth first names in order")
+    sex: str = Field(min_length=1, max_length=6)
+    birth_date: str = Field(min_length=1, max_length=10)
+    birth_place: str | None = Field(default=None, max_length=5)
+    used_name: str | None = Field(default=None, max_length=200)
+    used_first_name: str | None = Field(default=None, max_length=200)
+    death_date: str | None = Field(default=None, max_length=10)
+    previous_matricules: list[str] = Field(
+        default_factory=list, max_length=20, description="Matricules this person held before"
+    )
+
+
+class PersonWriteResult(BaseModel):
+    outcome: Literal["created", "updated", "unchanged"]
+    identity: InsIdentity

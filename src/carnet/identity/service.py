@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from carnet.audit import get_audit_service
 from carnet.auth.principal import Principal
-from carnet.exceptions import ValidationFailed
+from carnet.db import utcnow
+from carnet.exceptions import Conflict, ValidationFailed
 from carnet.identity import schemas
+from carnet.identity.models import Person
 from carnet.identity.nir import Matricule, nir_trait_mismatches, parse_matricule
 from carnet.identity.oids import OID_BY_KIND
 from carnet.identity.places import get_places
@@ -400,7 +402,103 @@ def validate_record(
     )
 
 
+def previous_matricule_kind(current_kind: str, previous: Matricule) -> str:
+    """Kind of a replaced matricule: a NIA when the person still holds a NIA or the old number
+    is provisional (7/8), else a NIR (two NIRs merged)."""
+    if current_kind == "NIA" or previous.is_provisional:
+        return "NIA"
+    return "NIR"
+
+
+class RegisterWriteService:
+    """Single-person writes to the register (the bulk path is ``carnet registry import``)."""
+
+    def upsert(
+        self, session: Session, principal: Principal, matricule: str, body: schemas.PersonWrite
+    ) -> schemas.PersonWriteResult:
+        first_names = (
+            body.first_names if isinstance(body.first_names, str) else " ".join(body.first_names)
+        )
+        record = validate_record(
+            nir=matricule,
+            kind=body.kind,
+            birth_name=body.birth_name,
+            first_names=first_names,
+            sex=body.sex,
+            birth_date=body.birth_date,
+            birth_place=body.birth_place,
+            used_name=body.used_name,
+            used_first_name=body.used_first_name,
+            death_date=body.death_date,
+            previous_nirs=" ".join(body.previous_matricules),
+        )
+        repo = PersonRepository(session)
+        current = record.matricule.value
+        if repo.find_by_previous_matricule(current) is not None:
+            raise Conflict(
+                "this matricule was replaced by another INS and cannot hold an identity again",
+                code="matricule_replaced",
+            )
+        person = repo.get_person_for_update(current)
+        for old in record.previous:
+            if old.value == current:
+                raise ValidationFailed("previous_matricules: lists the current matricule")
+            holder = repo.get_by_matricule(old.value) or repo.find_by_previous_matricule(old.value)
+            if holder is not None and (person is None or holder.id != person.id):
+                raise Conflict(
+                    "previous_matricules: a listed matricule belongs to another identity",
+                    code="matricule_conflict",
+                )
+        values = {
+            "kind": record.kind,
+            "birth_name": record.traits.birth_name,
+            "first_names": " ".join(record.traits.first_names),
+            "sex": record.traits.sex,
+            "birth_date": record.traits.birth_date.isoformat(),
+            "birth_place": record.traits.birth_place,
+            "used_name": record.used_name,
+            "used_first_name": record.used_first_name,
+            "death_date": record.death_date.isoformat() if record.death_date else None,
+        }
+        now = utcnow()
+        if person is None:
+            person = repo.add_person(Person(matricule=current, version=1, **values))
+            outcome = "created"
+        elif any(getattr(person, key) != value for key, value in values.items()):
+            for key, value in values.items():
+                setattr(person, key, value)
+            person.version += 1
+            outcome = "updated"
+        else:
+            outcome = "unchanged"
+        known = {row.matricule for row in repo.history(person.id)}
+        for old in record.previous:
+            if old.value not in known:
+                repo.add_history(
+                    person.id, old.value, previous_matricule_kind(record.kind, old), now
+                )
+                if outcome == "unchanged":
+                    person.version += 1
+                    outcome = "updated"
+        session.flush()
+        get_audit_service().record(
+            session,
+            actor=principal.actor,
+            action="person.create" if outcome == "created" else "person.update",
+            person_id=person.id,
+            resource=f"Person/{person.id}",
+            purpose="REGISTER",
+            detail=outcome,
+        )
+        row = repo.get_by_id(person.id)
+        assert row is not None
+        return schemas.PersonWriteResult(
+            outcome=outcome, identity=identity_from_row(row, list(repo.history(person.id)))
+        )
+
+
 register_service = RegisterService()
+register_write_service = RegisterWriteService()
 
 
 # -- reads by person key and by identifier (used by the FHIR adapter) ----------------------------
