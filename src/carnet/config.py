@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     client_assertion_max_age_seconds: int = 300
     log_level: str = "INFO"
     log_json: bool = True
-    db_pool_size: int = 10
+    # Matches the 40 worker threads (pool + overflow) so that no thread waits for a connection.
+    db_pool_size: int = 20
     # Audit chains: appends are serialised per chain, so several chains let writers run in parallel.
     audit_chains: int = Field(default=16, ge=1, le=1024)
 
