@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy.orm import Session
 
 from carnet.identity.models import InsHistory, Person
@@ -53,3 +55,58 @@ def add_person(
         session.add(InsHistory(person_id=person.id, matricule=old, kind="NIA"))
     session.flush()
     return person
+
+
+@dataclass(frozen=True)
+class Cast:
+    """Register persons shared by the search tests (REST and FHIR)."""
+
+    claire_lyon: Person
+    claire_marseille: Person
+    awa: Person
+    karim: Person
+    karim_nia: str
+
+
+def add_cast(session: Session) -> Cast:
+    """Homonyms told apart by the birth place, a NIA with an unknown day and month of birth, and a
+    NIR that replaced a NIA (the NIA in the history)."""
+    # Homonyms: same birth name, first name, sex and birth date, born in Lyon and Marseille.
+    claire_lyon = add_person(
+        session,
+        birth_name="MARTIN",
+        first_names="CLAIRE",
+        sex="F",
+        birth_date="1975-06-01",
+        birth_place="69123",
+    )
+    claire_marseille = add_person(
+        session,
+        birth_name="MARTIN",
+        first_names="CLAIRE ANNE",
+        sex="F",
+        birth_date="1975-06-01",
+        birth_place="13055",
+    )
+    # A NIA, born abroad, day and month of birth unknown.
+    awa = add_person(
+        session,
+        birth_name="N'DIAYE",
+        first_names="AWA",
+        sex="F",
+        birth_date="1962-00-00",
+        birth_place="99341",
+        kind="NIA",
+    )
+    # A NIA replaced by a NIR.
+    karim_nia = make_nir("M", "1990-05-05", "99352", 7, provisional=True)
+    karim = add_person(
+        session,
+        birth_name="BENALI",
+        first_names="KARIM",
+        sex="M",
+        birth_date="1990-05-05",
+        birth_place="99352",
+        previous=[karim_nia],
+    )
+    return Cast(claire_lyon, claire_marseille, awa, karim, karim_nia)

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from carnet.commands_support import auth_service, database, fail
 from carnet.config import get_settings
-from carnet.db import Database
 
 app = typer.Typer(help="Carnet: national health identity platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -19,17 +19,6 @@ audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
 app.add_typer(audit_app, name="audit")
-
-
-def database() -> Database:
-    import carnet.models  # noqa: F401 - the complete metadata resolves cross-domain foreign keys
-
-    return Database(get_settings().database_url)
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
 
 
 @app.command()
@@ -112,16 +101,9 @@ def clients_create(
     ] = None,
 ) -> None:
     """Register a client and print its credentials as JSON (the secret is shown only once)."""
-    from carnet.auth.service import AuthService
     from carnet.exceptions import AppError
 
-    settings = get_settings()
-    service = AuthService(
-        settings.secret_key,
-        settings.issuer,
-        settings.access_token_ttl_seconds,
-        settings.client_assertion_max_age_seconds,
-    )
+    service = auth_service()
     keys = None
     if jwks is not None:
         try:

@@ -49,12 +49,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
-    app.state.auth_service = AuthService(
-        settings.secret_key,
-        settings.issuer,
-        settings.access_token_ttl_seconds,
-        settings.client_assertion_max_age_seconds,
-    )
+    app.state.auth_service = AuthService.from_settings(settings)
     metrics = Metrics()
     app.state.metrics = metrics
     install_error_handlers(app)

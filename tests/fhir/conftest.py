@@ -13,7 +13,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from carnet.db import Database
 from carnet.identity.models import InsHistory
 
-from ..factories import add_person, make_nir
+from ..factories import add_cast, add_person, make_nir
 
 NIR_SYSTEM = "urn:oid:1.2.250.1.213.1.4.8"
 NIA_SYSTEM = "urn:oid:1.2.250.1.213.1.4.9"
@@ -60,44 +60,7 @@ def register(db: Database) -> Register:
                 ended_at=datetime(2024, 5, 2, 10, 0, tzinfo=UTC),
             )
         )
-        # Homonyms: same birth name, first name, sex and birth date, born in Lyon and Marseille.
-        claire_lyon = add_person(
-            s,
-            birth_name="MARTIN",
-            first_names="CLAIRE",
-            sex="F",
-            birth_date="1975-06-01",
-            birth_place="69123",
-        )
-        claire_marseille = add_person(
-            s,
-            birth_name="MARTIN",
-            first_names="CLAIRE ANNE",
-            sex="F",
-            birth_date="1975-06-01",
-            birth_place="13055",
-        )
-        # A NIA, born abroad, day and month of birth unknown.
-        awa = add_person(
-            s,
-            birth_name="N'DIAYE",
-            first_names="AWA",
-            sex="F",
-            birth_date="1962-00-00",
-            birth_place="99341",
-            kind="NIA",
-        )
-        # A NIA replaced by a NIR.
-        karim_nia = make_nir("M", "1990-05-05", "99352", 7, provisional=True)
-        karim = add_person(
-            s,
-            birth_name="BENALI",
-            first_names="KARIM",
-            sex="M",
-            birth_date="1990-05-05",
-            birth_place="99352",
-            previous=[karim_nia],
-        )
+        cast = add_cast(s)
         # Deceased, day of birth unknown.
         rose = add_person(
             s,
@@ -113,13 +76,13 @@ def register(db: Database) -> Register:
             dupont=dupont.id,
             dupont_nir=dupont.matricule,
             dupont_old_nir=dupont_old,
-            claire_lyon=claire_lyon.id,
-            claire_marseille=claire_marseille.id,
-            awa=awa.id,
-            awa_nia=awa.matricule,
-            karim=karim.id,
-            karim_nir=karim.matricule,
-            karim_old_nia=karim_nia,
+            claire_lyon=cast.claire_lyon.id,
+            claire_marseille=cast.claire_marseille.id,
+            awa=cast.awa.id,
+            awa_nia=cast.awa.matricule,
+            karim=cast.karim.id,
+            karim_nir=cast.karim.matricule,
+            karim_old_nia=cast.karim_nia,
             rose=rose.id,
         )
 

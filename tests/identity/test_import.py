@@ -23,13 +23,13 @@ from carnet.identity.models import InsHistory, Person
 from carnet.identity.repository import RegisterImportRepository
 
 from ..conftest import TokenFactory
+from ..factories import nir_key
 
 
 def nir(sex: int, yy: int, mm: int, place: str, order: int) -> str:
     """A matricule with its correct key (2A -> 19, 2B -> 18 for the computation)."""
     base = f"{sex}{yy:02d}{mm:02d}{place}{order:03d}"
-    number = int(base.replace("2A", "19").replace("2B", "18"))
-    return f"{base}{97 - number % 97:02d}"
+    return base + nir_key(base)
 
 
 DUPONT_NIR = nir(1, 84, 12, "75112", 451)

@@ -10,29 +10,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from carnet.db import Database
-from carnet.identity.importer import import_register
+from carnet.identity.importer import HEADER, import_register
 
 from ..conftest import TokenFactory
-
-HEADER = (
-    "nir,kind,birth_name,first_names,sex,birth_date,birth_place,used_name,used_first_name,"
-    "death_date,previous_nirs"
-)
-
-
-def nir_for(sex: str, birth_date: str, birth_place: str, order: int = 1) -> str:
-    """A valid NIR consistent with the traits (synthetic people only)."""
-    year, month, _day = birth_date.split("-")
-    digits = ("1" if sex == "M" else "2") + year[2:] + month + birth_place + f"{order:03d}"
-    return digits + f"{97 - int(digits) % 97:02d}"
+from ..factories import make_nir
 
 
 def import_persons(db: Database, persons: list[dict[str, str]]) -> list[str]:
     """Load register persons through the register import; returns their NIRs."""
-    lines = [HEADER]
+    lines = [",".join(HEADER)]
     nirs = []
     for index, person in enumerate(persons, start=1):
-        nir = person.get("nir") or nir_for(
+        nir = person.get("nir") or make_nir(
             person["sex"], person["birth_date"], person["birth_place"], index
         )
         nirs.append(nir)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, cast
 
@@ -134,80 +135,36 @@ class AuditRepository:
     # -- paged search (FHIR AuditEvent) -----------------------------------------------------------
 
     def search_page(
-        self,
-        *,
-        person_id: int | None = None,
-        actors: Sequence[str] = (),
-        action_clauses: Sequence[Sequence[ActionClause]] = (),
-        recorded_from: datetime | None = None,
-        recorded_before: datetime | None = None,
-        before_id: int | None = None,
-        limit: int = 100,
+        self, query: AuditQuery, *, before_id: int | None = None, limit: int = 100
     ) -> list[AuditEvent]:
-        """Events matching every filter, newest first (by id), at most ``limit`` of them.
+        """Events matching every filter of ``query``, newest first (by id), at most ``limit``.
 
         ``before_id`` is the keyset cursor: only events with a smaller id, so that pages stay
-        stable while new events are appended. ``action_clauses`` is an AND of ORs (see
-        ``ActionClause``). ``recorded_from`` is inclusive and ``recorded_before`` exclusive.
+        stable while new events are appended.
         """
-        stmt = select(AuditEvent).where(
-            *self._page_filters(
-                person_id=person_id,
-                actors=actors,
-                action_clauses=action_clauses,
-                recorded_from=recorded_from,
-                recorded_before=recorded_before,
-            )
-        )
+        stmt = select(AuditEvent).where(*self._page_filters(query))
         if before_id is not None:
             stmt = stmt.where(AuditEvent.id < before_id)
         stmt = stmt.order_by(AuditEvent.id.desc()).limit(limit)
         return list(self.session.scalars(stmt))
 
-    def count_page(
-        self,
-        *,
-        person_id: int | None = None,
-        actors: Sequence[str] = (),
-        action_clauses: Sequence[Sequence[ActionClause]] = (),
-        recorded_from: datetime | None = None,
-        recorded_before: datetime | None = None,
-    ) -> int:
+    def count_page(self, query: AuditQuery) -> int:
         """How many events ``search_page`` would walk through over all pages."""
-        stmt = (
-            select(func.count())
-            .select_from(AuditEvent)
-            .where(
-                *self._page_filters(
-                    person_id=person_id,
-                    actors=actors,
-                    action_clauses=action_clauses,
-                    recorded_from=recorded_from,
-                    recorded_before=recorded_before,
-                )
-            )
-        )
+        stmt = select(func.count()).select_from(AuditEvent).where(*self._page_filters(query))
         return int(self.session.scalar(stmt) or 0)
 
     @staticmethod
-    def _page_filters(
-        *,
-        person_id: int | None,
-        actors: Sequence[str],
-        action_clauses: Sequence[Sequence[ActionClause]],
-        recorded_from: datetime | None,
-        recorded_before: datetime | None,
-    ) -> list[ColumnElement[bool]]:
+    def _page_filters(query: AuditQuery) -> list[ColumnElement[bool]]:
         filters: list[ColumnElement[bool]] = []
-        if person_id is not None:
-            filters.append(AuditEvent.person_id == person_id)
-        if actors:
-            filters.append(AuditEvent.actor.in_(list(actors)))
-        if recorded_from is not None:
-            filters.append(AuditEvent.recorded_at >= recorded_from)
-        if recorded_before is not None:
-            filters.append(AuditEvent.recorded_at < recorded_before)
-        for alternatives in action_clauses:
+        if query.person_id is not None:
+            filters.append(AuditEvent.person_id == query.person_id)
+        if query.actors:
+            filters.append(AuditEvent.actor.in_(list(query.actors)))
+        if query.recorded_from is not None:
+            filters.append(AuditEvent.recorded_at >= query.recorded_from)
+        if query.recorded_before is not None:
+            filters.append(AuditEvent.recorded_at < query.recorded_before)
+        for alternatives in query.action_clauses:
             filters.append(or_(*(_action_condition(clause) for clause in alternatives)))
         return filters
 
@@ -217,6 +174,21 @@ class AuditRepository:
 #   ("suffix", suffixes)   the action ends with one of the suffixes (".read");
 #   ("no_suffix", suffixes) the action ends with none of them.
 ActionClause = tuple[Literal["in", "suffix", "no_suffix"], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of an audit-trail search, all optional and combined with AND.
+
+    ``action_clauses`` is an AND of ORs of ``ActionClause``; ``recorded_from`` is inclusive,
+    ``recorded_before`` exclusive.
+    """
+
+    person_id: int | None = None
+    actors: tuple[str, ...] = ()
+    action_clauses: tuple[tuple[ActionClause, ...], ...] = ()
+    recorded_from: datetime | None = None
+    recorded_before: datetime | None = None
 
 
 def _like_suffix(suffix: str) -> ColumnElement[bool]:

@@ -22,7 +22,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from carnet.audit.models import AuditEvent
-from carnet.audit.repository import GENESIS, ActionClause, AuditRepository
+from carnet.audit.repository import GENESIS, AuditRepository
+from carnet.audit.repository import AuditQuery as AuditQuery
 from carnet.db import utcnow
 from carnet.kit.context import client_address_var, request_id_var
 
@@ -154,30 +155,8 @@ class AuditService:
         ``limit`` 0 only counts. ``before_id`` is the keyset cursor of the next page.
         """
         repo = AuditRepository(session)
-        rows = (
-            repo.search_page(
-                person_id=query.person_id,
-                actors=query.actors,
-                action_clauses=query.action_clauses,
-                recorded_from=query.recorded_from,
-                recorded_before=query.recorded_before,
-                before_id=before_id,
-                limit=limit + 1,
-            )
-            if limit > 0
-            else []
-        )
-        total = (
-            repo.count_page(
-                person_id=query.person_id,
-                actors=query.actors,
-                action_clauses=query.action_clauses,
-                recorded_from=query.recorded_from,
-                recorded_before=query.recorded_before,
-            )
-            if with_total
-            else None
-        )
+        rows = repo.search_page(query, before_id=before_id, limit=limit + 1) if limit > 0 else []
+        total = repo.count_page(query) if with_total else None
         page = AuditPage(events=rows[:limit], has_more=len(rows) > limit, total=total)
         self.record(
             session,
@@ -201,21 +180,6 @@ class AuditService:
             outcome="success" if event is not None else "none",
         )
         return event
-
-
-@dataclass(frozen=True)
-class AuditQuery:
-    """Filters of an audit-trail search, all optional and combined with AND.
-
-    ``action_clauses`` is an AND of ORs of ``ActionClause`` (see ``carnet.audit.repository``);
-    ``recorded_from`` is inclusive, ``recorded_before`` exclusive.
-    """
-
-    person_id: int | None = None
-    actors: tuple[str, ...] = ()
-    action_clauses: tuple[tuple[ActionClause, ...], ...] = ()
-    recorded_from: datetime | None = None
-    recorded_before: datetime | None = None
 
 
 @dataclass

@@ -16,7 +16,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
@@ -28,6 +28,9 @@ from carnet.auth.principal import Principal
 from carnet.auth.repository import ClientRepository
 from carnet.auth.scopes import parse_scopes
 from carnet.exceptions import AppError, Unauthorized
+
+if TYPE_CHECKING:
+    from carnet.config import Settings
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASYMMETRIC_ALGORITHMS = ["RS256", "PS256", "ES256", "ES384", "EdDSA"]
@@ -70,6 +73,16 @@ class AuthService:
         self.issuer = issuer.rstrip("/")
         self.token_ttl = token_ttl
         self.assertion_max_age = assertion_max_age
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AuthService:
+        """The service configured by the platform settings (API, CLI and demo alike)."""
+        return cls(
+            settings.secret_key,
+            settings.issuer,
+            settings.access_token_ttl_seconds,
+            settings.client_assertion_max_age_seconds,
+        )
 
     # -- registration -------------------------------------------------------------------------
     def create_client(

@@ -61,20 +61,13 @@ def load(
     progress: Annotated[bool, typer.Option(help="Show the import progress")] = True,
 ) -> None:
     """Load the demo: synthetic register, a care structure and an API client (idempotent)."""
-    from carnet.auth.service import AuthService
-    from carnet.cli import database
+    from carnet.commands_support import auth_service, database
     from carnet.demo.loader import DEMO_SCOPES, DEMO_STRUCTURE_NAME, load_demo
 
     settings = get_settings()
-    auth = AuthService(
-        settings.secret_key,
-        settings.issuer,
-        settings.access_token_ttl_seconds,
-        settings.client_assertion_max_age_seconds,
-    )
     setup = load_demo(
         database(),
-        auth,
+        auth_service(),
         settings.data_dir,
         size=size,
         seed=seed,

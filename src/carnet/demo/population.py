@@ -68,24 +68,14 @@ from functools import lru_cache
 from typing import IO, Generic, TypeVar
 
 from carnet.exceptions import ValidationFailed
+from carnet.identity.importer import HEADER
 from carnet.identity.places import get_places
 from carnet.identity.traits import normalise_name
 
 __all__ = ["AS_OF", "CSV_COLUMNS", "generate_population", "write_csv"]
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "nir",
-    "kind",
-    "birth_name",
-    "first_names",
-    "sex",
-    "birth_date",
-    "birth_place",
-    "used_name",
-    "used_first_name",
-    "death_date",
-    "previous_nirs",
-)
+# The register import format's columns, defined once by the importer that reads them.
+CSV_COLUMNS: tuple[str, ...] = HEADER
 
 # The population's reference date: ages and death dates are relative to it, so that a seed gives
 # the same rows whenever it runs (and no date is ever in the future).

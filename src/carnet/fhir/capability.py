@@ -45,6 +45,16 @@ AUDIT_SEARCH_PARAMS = (
     "_cursor",
 )
 
+# What neither Patient base supports: history reads, update-as-create, conditional interactions.
+_NO_HISTORY_NOR_CONDITIONALS: dict[str, Any] = {
+    "readHistory": False,
+    "updateCreate": False,
+    "conditionalCreate": False,
+    "conditionalRead": "not-supported",
+    "conditionalUpdate": False,
+    "conditionalDelete": "not-supported",
+}
+
 
 def capability_statement(base: str, token_url: str) -> dict[str, Any]:
     """The server's CapabilityStatement (FHIR 4.0.1, JSON only, OAuth 2.0 client credentials)."""
@@ -125,12 +135,7 @@ def _patient() -> dict[str, Any]:
         ),
         "interaction": [{"code": "read"}, {"code": "search-type"}],
         "versioning": "no-version",
-        "readHistory": False,
-        "updateCreate": False,
-        "conditionalCreate": False,
-        "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        **_NO_HISTORY_NOR_CONDITIONALS,
         "searchParam": [
             {
                 "name": "identifier",
@@ -278,12 +283,7 @@ def _local_patient(structure_id: int) -> dict[str, Any]:
         ),
         "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
         "versioning": "versioned",
-        "readHistory": False,
-        "updateCreate": False,
-        "conditionalCreate": False,
-        "conditionalRead": "not-supported",
-        "conditionalUpdate": False,
-        "conditionalDelete": "not-supported",
+        **_NO_HISTORY_NOR_CONDITIONALS,
         "searchParam": [
             {
                 "name": "identifier",

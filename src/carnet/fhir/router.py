@@ -216,8 +216,7 @@ def _numeric_id(raw: str) -> int | None:
 def read_patient(
     patient_id: str, principal: InsRead, session: SessionDep, media_type: MediaType
 ) -> JSONResponse:
-    person_id = _numeric_id(patient_id)
-    entry = read_entry_by_id(session, principal, person_id) if person_id is not None else None
+    entry = _by_id(patient_id, principal, session)
     if entry is None:
         raise NotFound(f"Patient/{patient_id} is not known", code="unknown_patient")
     return fhir_response(_patient(entry), media_type)

@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import SQLAlchemyError
 
-from carnet.config import get_settings
-from carnet.db import Database
+from carnet.commands_support import database as open_database
 from carnet.exceptions import AppError
 from carnet.identity.importer import DEFAULT_BATCH_SIZE, MAX_ERRORS, ImportReport, import_register
 
@@ -22,12 +21,6 @@ app = typer.Typer(help="The national INS register.", no_args_is_help=True)
 @app.callback()
 def registry() -> None:
     """The national INS register: bulk import of the reference identities."""
-
-
-def _database() -> Database:
-    import carnet.models  # noqa: F401 - the complete metadata resolves cross-domain foreign keys
-
-    return Database(get_settings().database_url)
 
 
 def _print_report(report: ImportReport) -> None:
@@ -85,7 +78,7 @@ def import_command(
     Exit 0 when imported, 1 when nothing was imported (invalid lines, bad header, unreadable file).
     """
     show_progress = not no_progress and sys.stderr.isatty()
-    database = _database()
+    database = open_database()
     try:
         if file == "-":
             stream = io.TextIOWrapper(

@@ -171,6 +171,29 @@ def _places_match(asked: str | None, registered: str | None) -> bool:
     return current is not None and current == get_places().current_code(registered)
 
 
+def _audit_person(
+    session: Session,
+    principal: Principal,
+    action: str,
+    person_id: int | None,
+    *,
+    purpose: str | None,
+    outcome: str = "success",
+    detail: str | None = None,
+) -> None:
+    """Audit an access to a register person (``Person/{id}``), or to nobody when not found."""
+    get_audit_service().record(
+        session,
+        actor=principal.actor,
+        action=action,
+        person_id=person_id,
+        resource=f"Person/{person_id}" if person_id is not None else None,
+        purpose=purpose,
+        outcome=outcome,
+        detail=detail,
+    )
+
+
 class RegisterService:
     def search(
         self,
@@ -197,27 +220,19 @@ class RegisterService:
             if _first_names_match(traits.first_names, row.first_names.split())
             and _places_match(traits.birth_place, row.birth_place)
         ]
-        audit = get_audit_service()
         if len(candidates) == 1:
             row = candidates[0]
-            audit.record(
-                session,
-                actor=principal.actor,
-                action="ins.search",
-                person_id=row.id,
-                resource=f"Person/{row.id}",
-                purpose=purpose,
-                outcome="00",
-            )
+            _audit_person(session, principal, "ins.search", row.id, purpose=purpose, outcome="00")
             identity = identity_from_row(row, list(repo.history(row.id)))
             return schemas.InsSearchResponse(
                 code="00", label=SEARCH_LABELS["00"], identity=identity
             )
         code = "01" if not candidates else "02"
-        audit.record(
+        _audit_person(
             session,
-            actor=principal.actor,
-            action="ins.search",
+            principal,
+            "ins.search",
+            None,
             purpose=purpose,
             outcome=code,
             detail=f"candidates={len(candidates)}",
@@ -285,14 +300,8 @@ class RegisterService:
             for name, same in checks
             if not same
         ]
-        audit.record(
-            session,
-            actor=principal.actor,
-            action="ins.verify",
-            person_id=row.id,
-            resource=f"Person/{row.id}",
-            outcome="ok" if not differences else "differs",
-        )
+        outcome = "ok" if not differences else "differs"
+        _audit_person(session, principal, "ins.verify", row.id, purpose=None, outcome=outcome)
         return schemas.InsVerifyResponse(
             consistent=not differences,
             status="consistent" if not differences else "inconsistent",
@@ -307,22 +316,9 @@ class RegisterService:
         repo = PersonRepository(session)
         row = repo.get_by_matricule(parsed.value) or repo.find_by_previous_matricule(parsed.value)
         if row is None:
-            get_audit_service().record(
-                session,
-                actor=principal.actor,
-                action="person.read",
-                purpose=purpose,
-                outcome="none",
-            )
+            _audit_person(session, principal, "person.read", None, purpose=purpose, outcome="none")
             return None
-        get_audit_service().record(
-            session,
-            actor=principal.actor,
-            action="person.read",
-            person_id=row.id,
-            resource=f"Person/{row.id}",
-            purpose=purpose,
-        )
+        _audit_person(session, principal, "person.read", row.id, purpose=purpose)
         return identity_from_row(row, list(repo.history(row.id)))
 
     def read_by_id(
@@ -332,14 +328,7 @@ class RegisterService:
         row = repo.get_by_id(person_id)
         if row is None:
             return None
-        get_audit_service().record(
-            session,
-            actor=principal.actor,
-            action="person.read",
-            person_id=row.id,
-            resource=f"Person/{row.id}",
-            purpose=purpose,
-        )
+        _audit_person(session, principal, "person.read", row.id, purpose=purpose)
         return identity_from_row(row, list(repo.history(row.id)))
 
 
@@ -481,12 +470,11 @@ class RegisterWriteService:
                     person.version += 1
                     outcome = "updated"
         session.flush()
-        get_audit_service().record(
+        _audit_person(
             session,
-            actor=principal.actor,
-            action="person.create" if outcome == "created" else "person.update",
-            person_id=person.id,
-            resource=f"Person/{person.id}",
+            principal,
+            "person.create" if outcome == "created" else "person.update",
+            person.id,
             purpose="REGISTER",
             detail=outcome,
         )
@@ -540,26 +528,19 @@ def find_entry_by_identifier(
     row = repo.get_by_matricule_of_kind(
         parsed.value, kind
     ) or repo.find_by_previous_matricule_of_kind(parsed.value, kind)
-    audit = get_audit_service()
+    detail = f"identifier kind={kind or 'any'}"
     if row is None:
-        audit.record(
+        _audit_person(
             session,
-            actor=principal.actor,
-            action="person.search",
+            principal,
+            "person.search",
+            None,
             purpose=purpose,
             outcome="none",
-            detail=f"identifier kind={kind or 'any'}",
+            detail=detail,
         )
         return None
-    audit.record(
-        session,
-        actor=principal.actor,
-        action="person.search",
-        person_id=row.id,
-        resource=f"Person/{row.id}",
-        purpose=purpose,
-        detail=f"identifier kind={kind or 'any'}",
-    )
+    _audit_person(session, principal, "person.search", row.id, purpose=purpose, detail=detail)
     return RegisterEntry(int(row.id), identity_from_row(row, list(repo.history(row.id))))
 
 

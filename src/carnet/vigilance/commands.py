@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 
 from carnet.auth.principal import SYSTEM
-from carnet.config import get_settings
-from carnet.db import Database
+from carnet.commands_support import database, fail
 from carnet.exceptions import AppError
 from carnet.vigilance import schemas
 from carnet.vigilance.duplicates import DEFAULT_THRESHOLD
@@ -28,17 +27,6 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
-def _database() -> Database:
-    import carnet.models  # noqa: F401 - the complete metadata resolves cross-domain foreign keys
-
-    return Database(get_settings().database_url)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
-
 @app.command("structures-create")
 def structures_create(
     name: Annotated[str, typer.Option(help="Name of the care structure")],
@@ -48,21 +36,21 @@ def structures_create(
 ) -> None:
     """Create a care structure and print it as JSON."""
     try:
-        with _database().session() as session:
+        with database().session() as session:
             created = vigilance_service.create_structure(
                 session, SYSTEM, schemas.StructureCreate(name=name, identifier=identifier)
             )
     except AppError as exc:
-        raise _fail(exc.message) from exc
+        raise fail(exc.message) from exc
     except ValueError as exc:  # pydantic: too long a name or identifier
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc)) from exc
     typer.echo(created.model_dump_json())
 
 
 @app.command("structures-list")
 def structures_list() -> None:
     """List the care structures, one JSON object a line."""
-    with _database().session() as session:
+    with database().session() as session:
         for structure in vigilance_service.list_structures(session, SYSTEM):
             typer.echo(structure.model_dump_json())
 
@@ -88,7 +76,7 @@ def duplicates(
     out = sys.stdout
     count = 0
     try:
-        with _database().session() as session:
+        with database().session() as session:
             pairs = vigilance_service.duplicate_report(session, SYSTEM, structure, threshold)
             if output_format is ReportFormat.csv:
                 writer = csv.writer(out, lineterminator="\n")
@@ -125,6 +113,6 @@ def duplicates(
                     count += 1
                 out.write("\n]\n" if count else "]\n")
     except AppError as exc:
-        raise _fail(exc.message) from exc
+        raise fail(exc.message) from exc
     out.flush()
     typer.echo(f"{count} pair(s) at or above {threshold}", err=True)

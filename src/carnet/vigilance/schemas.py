@@ -78,8 +78,8 @@ class LocalIdentityCreate(BaseModel):
     attributes: list[AttributeCode] = Field(default=[], max_length=20, examples=[["HOMD"]])
 
 
-class LocalIdentityUpdate(BaseModel):
-    """Fields to change (absent = unchanged; null clears an optional one)."""
+class _OptionalTraits(BaseModel):
+    """The five strict traits, each optional (as given, normalised by the service)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +88,11 @@ class LocalIdentityUpdate(BaseModel):
     sex: str | None = Field(default=None, min_length=1, max_length=6)
     birth_date: str | None = Field(default=None, min_length=1, max_length=10)
     birth_place: str | None = Field(default=None, max_length=5)
+
+
+class LocalIdentityUpdate(_OptionalTraits):
+    """Fields to change (absent = unchanged; null clears an optional one)."""
+
     used_name: str | None = Field(default=None, max_length=200)
     used_first_name: str | None = Field(default=None, max_length=200)
     ipp: str | None = Field(default=None, max_length=64)
@@ -195,16 +200,8 @@ class InsiRetrievalResponse(BaseModel):
     identity: LocalIdentity
 
 
-class DocumentTraits(BaseModel):
+class DocumentTraits(_OptionalTraits):
     """The traits as read on the document (optional): they must agree with the identity's."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    birth_name: str | None = Field(default=None, min_length=1, max_length=200)
-    first_names: FirstNames | None = None
-    sex: str | None = Field(default=None, min_length=1, max_length=6)
-    birth_date: str | None = Field(default=None, min_length=1, max_length=10)
-    birth_place: str | None = Field(default=None, max_length=5)
 
 
 class DocumentCheckRequest(BaseModel):

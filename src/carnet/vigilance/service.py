@@ -524,6 +524,7 @@ class VigilanceService:
         outcome: str = "success",
         detail: str | None = None,
         person_id: int | None = None,
+        purpose: str = PURPOSE,
     ) -> None:
         get_audit_service().record(
             session,
@@ -531,7 +532,7 @@ class VigilanceService:
             action=action,
             person_id=person_id if person_id is not None else identity.person_id,
             resource=f"LocalIdentity/{identity.id}",
-            purpose=PURPOSE,
+            purpose=purpose,
             outcome=outcome,
             detail=detail,
         )
@@ -637,14 +638,7 @@ class VigilanceService:
             if found is None or not may_access(principal, found.structure_id):
                 raise _identity_not_found(identity_id)
             identity = found
-        get_audit_service().record(
-            session,
-            actor=principal.actor,
-            action="identity.read",
-            person_id=identity.person_id,
-            resource=f"LocalIdentity/{identity.id}",
-            purpose=purpose,
-        )
+        self._audit(session, principal, identity, "identity.read", purpose=purpose)
         return to_schema(identity)
 
     def search_identities(
@@ -1027,6 +1021,28 @@ class VigilanceService:
             differences.append("birth_place")
         return differences
 
+    def _attribute_target(
+        self,
+        session: Session,
+        principal: Principal,
+        structure_id: int,
+        identity_id: int,
+        raw_code: str,
+        version: int | None,
+        desa_hint: str,
+    ) -> tuple[str, LocalIdentity]:
+        """The attribute code and the active identity it is set on or removed from.
+
+        DESA is refused: only a merge sets it and an unmerge removes it (``desa_hint`` says which).
+        """
+        code = normalise_attribute(raw_code)
+        identity = self._load(session, principal, structure_id, identity_id)
+        _check_version(identity, version)
+        _require_active(identity)
+        if code == SET_BY_MERGE:
+            raise Conflict(f"DESA is {desa_hint}", code="attribute_set_by_merge")
+        return code, identity
+
     def add_attribute(
         self,
         session: Session,
@@ -1036,15 +1052,15 @@ class VigilanceService:
         raw_code: str,
         version: int | None = None,
     ) -> schemas.LocalIdentity:
-        code = normalise_attribute(raw_code)
-        identity = self._load(session, principal, structure_id, identity_id)
-        _check_version(identity, version)
-        _require_active(identity)
-        if code == SET_BY_MERGE:
-            raise Conflict(
-                "DESA is set by merging the identity into another (POST .../merge)",
-                code="attribute_set_by_merge",
-            )
+        code, identity = self._attribute_target(
+            session,
+            principal,
+            structure_id,
+            identity_id,
+            raw_code,
+            version,
+            "set by merging the identity into another (POST .../merge)",
+        )
         codes = _attributes(identity)
         if code in codes:
             self._audit(session, principal, identity, "identity.attribute", detail=f"+{code} (had)")
@@ -1080,15 +1096,15 @@ class VigilanceService:
         raw_code: str,
         version: int | None = None,
     ) -> schemas.LocalIdentity:
-        code = normalise_attribute(raw_code)
-        identity = self._load(session, principal, structure_id, identity_id)
-        _check_version(identity, version)
-        _require_active(identity)
-        if code == SET_BY_MERGE:
-            raise Conflict(
-                "DESA is removed by unmerging the identity (POST .../unmerge)",
-                code="attribute_set_by_merge",
-            )
+        code, identity = self._attribute_target(
+            session,
+            principal,
+            structure_id,
+            identity_id,
+            raw_code,
+            version,
+            "removed by unmerging the identity (POST .../unmerge)",
+        )
         codes = _attributes(identity)
         if code not in codes:
             raise NotFound(

@@ -79,7 +79,12 @@ from pydantic import ValidationError
 
 from carnet.exceptions import AppError, BadRequest, ValidationFailed
 from carnet.fhir.outcomes import invalid_resource, located
-from carnet.fhir.resources.patient import birth_place_address, fhir_partial_date
+from carnet.fhir.resources.patient import (
+    GENDERS,
+    birth_place_extension,
+    fhir_partial_date,
+    patient_names,
+)
 from carnet.fhir.search import Params, parse_token, single, split_or
 from carnet.fhir.systems import (
     CS_IDENTIFIER_TYPE,
@@ -182,7 +187,6 @@ COMMENT_DISPLAY: dict[str, str] = {
     "RECD": "Identité reçue d'un autre domaine",
     "IDRA": "Identité rapprochée dans un autre domaine",
 }
-GENDERS = {"M": "male", "F": "female"}
 SEXES = {"male": "M", "female": "F"}
 INS_TYPES = {
     "NIR": ("INS-NIR", "NIR définitif", "official"),
@@ -963,29 +967,16 @@ def local_patient_resource(
             }
         )
 
-    names: list[dict[str, Any]] = [
-        {
-            "extension": [
-                {"url": EXT_BIRTH_LIST_GIVEN_NAME, "valueString": " ".join(traits.first_names)}
-            ],
-            "use": "official",
-            "family": traits.birth_name,
-            "given": [traits.first_names[0]],
-        }
-    ]
-    if identity.used_name or identity.used_first_name:
-        usual: dict[str, Any] = {"use": "usual"}
-        if identity.used_name:
-            usual["family"] = identity.used_name
-        if identity.used_first_name:
-            usual["given"] = [identity.used_first_name]
-        names.append(usual)
-
+    names = patient_names(
+        birth_name=traits.birth_name,
+        first_names=traits.first_names,
+        first_names_text=" ".join(traits.first_names),
+        used_name=identity.used_name,
+        used_first_name=identity.used_first_name,
+    )
     extensions: list[dict[str, Any]] = [_reliability_extension(identity)]
     if traits.birth_place:
-        extensions.append(
-            {"url": EXT_BIRTH_PLACE, "valueAddress": birth_place_address(traits.birth_place)}
-        )
+        extensions.append(birth_place_extension(traits.birth_place))
     profiles = [PROFILE_PATIENT]
     if qualified and traits.birth_place:
         profiles.append(PROFILE_PATIENT_INS)

@@ -140,6 +140,42 @@ def identity_reliability(retrieved_on: date) -> dict[str, Any]:
     }
 
 
+def birth_place_extension(code: str) -> dict[str, Any]:
+    """The FR Core birth-place extension for an INSEE code (commune or country)."""
+    return {"url": EXT_BIRTH_PLACE, "valueAddress": birth_place_address(code)}
+
+
+def patient_names(
+    *,
+    birth_name: str,
+    first_names: list[str],
+    first_names_text: str,
+    used_name: str | None,
+    used_first_name: str | None,
+) -> list[dict[str, Any]]:
+    """``Patient.name``: the official (birth) name, then the usual name when one is used.
+
+    The official name's ``given`` is the first first name; the whole list of birth first names
+    (``first_names_text``, space-separated) goes in the FR Core birth-list-given-name extension.
+    """
+    names: list[dict[str, Any]] = [
+        {
+            "extension": [{"url": EXT_BIRTH_LIST_GIVEN_NAME, "valueString": first_names_text}],
+            "use": "official",
+            "family": birth_name,
+            "given": [first_names[0]],
+        }
+    ]
+    if used_name or used_first_name:
+        usual: dict[str, Any] = {"use": "usual"}
+        if used_name:
+            usual["family"] = used_name
+        if used_first_name:
+            usual["given"] = [used_first_name]
+        names.append(usual)
+    return names
+
+
 def patient_resource(entry: RegisterEntry, *, retrieved_on: date) -> dict[str, Any]:
     """The FR Core Patient-INS JSON of a register entry (see the module docstring)."""
     identity = entry.identity
@@ -153,29 +189,16 @@ def patient_resource(entry: RegisterEntry, *, retrieved_on: date) -> dict[str, A
             identifier["period"] = {"end": old.ended_at.isoformat()}
         identifiers.append(identifier)
 
-    names: list[dict[str, Any]] = [
-        {
-            "extension": [
-                {"url": EXT_BIRTH_LIST_GIVEN_NAME, "valueString": traits.first_names_text}
-            ],
-            "use": "official",
-            "family": traits.birth_name,
-            "given": [traits.first_names[0]],
-        }
-    ]
-    if identity.used_name or identity.used_first_name:
-        usual: dict[str, Any] = {"use": "usual"}
-        if identity.used_name:
-            usual["family"] = identity.used_name
-        if identity.used_first_name:
-            usual["given"] = [identity.used_first_name]
-        names.append(usual)
-
+    names = patient_names(
+        birth_name=traits.birth_name,
+        first_names=traits.first_names,
+        first_names_text=traits.first_names_text,
+        used_name=identity.used_name,
+        used_first_name=identity.used_first_name,
+    )
     extensions: list[dict[str, Any]] = [identity_reliability(retrieved_on)]
     if traits.birth_place:
-        extensions.append(
-            {"url": EXT_BIRTH_PLACE, "valueAddress": birth_place_address(traits.birth_place)}
-        )
+        extensions.append(birth_place_extension(traits.birth_place))
 
     resource: dict[str, Any] = {
         "resourceType": "Patient",
