@@ -64,13 +64,18 @@ def test_altered_entry_is_detected(db: Database, database_url: str) -> None:
 def test_removed_entry_in_the_middle_is_detected(db: Database, database_url: str) -> None:
     _record_some(db)
     with db.session() as s:
-        victims = s.scalars(
-            select(AuditEvent).where(AuditEvent.person_id == 2).order_by(AuditEvent.seq)
-        ).all()
-        s.execute(delete(AuditEvent).where(AuditEvent.id == victims[1].id))
+        # An entry that has a successor on its chain.
+        victim = s.scalars(
+            select(AuditEvent)
+            .join(AuditChainHead, AuditChainHead.chain == AuditEvent.chain)
+            .where(AuditEvent.seq < AuditChainHead.seq)
+            .order_by(AuditEvent.id)
+        ).first()
+        assert victim is not None
+        s.execute(delete(AuditEvent).where(AuditEvent.id == victim.id))
     result = _verify_cli(database_url)
     assert result.returncode == 1
-    assert "missing" in result.stderr
+    assert f"entries {victim.seq}..{victim.seq} are missing" in result.stderr
 
 
 def test_removed_last_entry_is_detected(db: Database, database_url: str) -> None:

@@ -2,8 +2,8 @@
 
 Kept narrow because it receives hundreds of millions of rows: short codes, no foreign keys (an
 audit row must outlive what it talks about), one index for "who accessed this person".
-Appends are serialised per chain through ``audit_chain_heads``; events are spread over several
-chains (by person) so that concurrent writers do not queue behind a single lock.
+Appends are serialised per chain through ``audit_chain_heads``; each writer takes a chain no other
+transaction holds (PostgreSQL ``SKIP LOCKED``), so concurrent writers do not queue behind one lock.
 """
 
 from __future__ import annotations

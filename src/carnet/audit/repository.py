@@ -36,6 +36,20 @@ _ADVANCE_HEAD = (
     .values(seq=_heads.c.seq + 1)
     .returning(_heads.c.seq, _heads.c.hash)
 )
+# PostgreSQL: take whichever chain no other transaction holds, instead of queueing behind one.
+_CLAIM_FREE_HEAD = (
+    update(_heads)
+    .where(
+        _heads.c.chain
+        == select(_heads.c.chain)
+        .order_by(func.random())
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    .values(seq=_heads.c.seq + 1)
+    .returning(_heads.c.chain, _heads.c.seq, _heads.c.hash)
+)
 _INSERT_EVENT = insert(_events)
 _SET_HEAD_HASH = (
     update(_heads).where(_heads.c.chain == bindparam("p_chain")).values(hash=bindparam("p_hash"))
@@ -45,6 +59,27 @@ _SET_HEAD_HASH = (
 class AuditRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    def claim_free_head(self, chains: int) -> tuple[int, int, bytes] | None:
+        """PostgreSQL only: advance a chain that no concurrent transaction holds (SKIP LOCKED).
+
+        Returns (chain, seq, previous hash), or None when every chain is busy (the caller then
+        waits on one). The heads of all ``chains`` are created on first use.
+        """
+        connection = self.session.connection()
+        row = connection.execute(_CLAIM_FREE_HEAD).one_or_none()
+        if row is None:
+            existing = self.session.scalar(select(func.count()).select_from(_heads)) or 0
+            if existing >= chains:
+                return None
+            connection.execute(
+                postgresql.insert(_heads).on_conflict_do_nothing(index_elements=["chain"]),
+                [{"chain": c, "seq": 0, "hash": GENESIS} for c in range(chains)],
+            )
+            row = connection.execute(_CLAIM_FREE_HEAD).one_or_none()
+            if row is None:
+                return None
+        return int(row[0]), int(row[1]), bytes(row[2])
 
     def advance_head(self, chain: int) -> tuple[int, bytes]:
         """Take the next sequence number of a chain, locking its head until commit.

@@ -78,10 +78,20 @@ class AuditService:
         detail: str | None = None,
         recorded_at: datetime | None = None,
     ) -> AuditEvent:
-        # A person's events stay on one chain (ordered history); the others spread at random.
-        chain = (person_id if person_id is not None else secrets.randbelow(1 << 30)) % self.chains
+        # Chains only order entries for tamper evidence (a person's history is ordered by time), so
+        # any chain will do: on PostgreSQL take a free one, otherwise (SQLite has a single writer
+        # anyway, or every chain is busy) a random one, waiting for its lock.
         repo = AuditRepository(session)
-        seq, previous = repo.advance_head(chain)
+        claimed = (
+            repo.claim_free_head(self.chains)
+            if session.get_bind().dialect.name == "postgresql"
+            else None
+        )
+        if claimed is not None:
+            chain, seq, previous = claimed
+        else:
+            chain = secrets.randbelow(self.chains)
+            seq, previous = repo.advance_head(chain)
         event = AuditEvent(
             chain=chain,
             seq=seq,

@@ -222,8 +222,9 @@ class RegisterService:
         ]
         if len(candidates) == 1:
             row = candidates[0]
-            _audit_person(session, principal, "ins.search", row.id, purpose=purpose, outcome="00")
             identity = identity_from_row(row, list(repo.history(row.id)))
+            # Audited last: the audit append holds its chain's lock until the commit.
+            _audit_person(session, principal, "ins.search", row.id, purpose=purpose, outcome="00")
             return schemas.InsSearchResponse(
                 code="00", label=SEARCH_LABELS["00"], identity=identity
             )
