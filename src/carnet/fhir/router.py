@@ -80,6 +80,7 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 
 PARIS = ZoneInfo("Europe/Paris")
 PATIENT_PAGE_MAX = 100
+PATIENT_SEARCH_MAX_VALUES = PATIENT_PAGE_MAX  # identifiers or ids in one Patient search
 MAX_STRUCTURE_ID = 2**31 - 1
 AUDIT_PAGE_DEFAULT = 50
 AUDIT_PAGE_MAX = 500
@@ -151,11 +152,20 @@ async def fhir_json_body(request: Request) -> Any:
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the request body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         raise BadRequest(
             f"the request body is not valid JSON: {exc}", code="malformed_json"
         ) from exc
+    except RecursionError as exc:  # "[[[[…": nesting deeper than the parser's stack
+        raise BadRequest(
+            "the request body is not valid JSON: nested too deeply", code="malformed_json"
+        ) from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259), whatever Python accepts."""
+    raise ValueError(f"{name} is not a JSON value")
 
 
 async def search_parameters(request: Request) -> Params:
@@ -241,10 +251,22 @@ def _search_patients(
             ),
             "identifier",
         )
+    # Each alternative is one audited register access: bound them, so that one request cannot
+    # write thousands of audit entries (``_id=1,1,1,…``) or read the register in bulk.
+    alternatives = [(name, list(dict.fromkeys(split_or(value)))) for name, value in criteria]
+    if sum(len(values) for _, values in alternatives) > PATIENT_SEARCH_MAX_VALUES:
+        widest = max(alternatives, key=lambda item: len(item[1]))[0]
+        raise located(
+            BadRequest(
+                f"{widest}: at most {PATIENT_SEARCH_MAX_VALUES} identifiers or ids in one search",
+                code="too_many_values",
+            ),
+            widest,
+        )
     found: dict[int, RegisterEntry] | None = None
-    for name, value in criteria:  # repeated parameters: AND; commas inside one: OR
+    for name, values in alternatives:  # repeated parameters: AND; commas inside one: OR
         matches: dict[int, RegisterEntry] = {}
-        for alternative in split_or(value):
+        for alternative in values:
             entry = (
                 _by_identifier(alternative, principal, session)
                 if name == "identifier"

@@ -96,7 +96,7 @@ def parse_count(value: str | None, *, default: int, maximum: int, name: str = "_
     """``_count``: a non-negative integer, capped at ``maximum`` (FHIR lets a server page less)."""
     if value is None:
         return default
-    if not re.fullmatch(r"\d{1,9}", value.strip()):
+    if not re.fullmatch(r"\d{1,9}", value.strip(), re.ASCII):
         raise located(
             BadRequest(
                 f"{name}: {value!r} is not a non-negative integer", code="invalid_search_parameter"
@@ -109,7 +109,8 @@ def parse_count(value: str | None, *, default: int, maximum: int, name: str = "_
 _DATE_RE = re.compile(
     r"(?P<prefix>eq|ne|gt|lt|ge|le|sa|eb|ap)?"
     r"(?P<value>(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
-    r"(?:T(?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?)"
+    r"(?:T(?P<time>\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?)",
+    re.ASCII,
 )
 
 
@@ -180,7 +181,7 @@ def parse_date(value: str, *, name: str = "date") -> DateBounds:
         )
     try:
         start, end = _date_range(match)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: past 9999-12-31 or before year 1
         raise located(
             BadRequest(
                 f"{name}: {value!r} is not a valid date ({exc})",

@@ -4,7 +4,8 @@ File format: UTF-8 (a BOM is accepted), comma-separated, RFC 4180 quoting, and t
 exactly ``nir,kind,birth_name,first_names,sex,birth_date,birth_place,used_name,used_first_name,
 death_date,previous_nirs``. ``kind`` is NIR or NIA; ``first_names`` the birth first names in
 order, space-separated; ``sex`` M or F; dates ``YYYY-MM-DD`` with ``00`` for an unknown month or
-day; ``previous_nirs`` the person's former matricules, space-separated. Empty lines are ignored.
+day; ``previous_nirs`` the person's former matricules, space-separated. Empty lines (and lines of
+blanks and commas only) are ignored.
 
 Every line is validated by ``carnet.identity.service.validate_record`` (normalised traits, NIR/NIA
 key, NIR ↔ traits consistency, COG birth place). The file is the register's source of truth for
@@ -340,7 +341,9 @@ def _header_error(found: list[str]) -> BadRequest:
         hints.append(f"missing: {', '.join(missing)}")
     elif len(names) == len(HEADER):
         hints.append("same columns in another order")
-    if len(found) == 1 and (";" in found[0] or "\t" in found[0]):
+    if any("\ufffd" in value or "\x00" in value for value in found):
+        hints.append("the file must be encoded in UTF-8")
+    elif len(found) == 1 and (";" in found[0] or "\t" in found[0]):
         hints.append("the separator must be a comma")
     return BadRequest(
         f"invalid header: expected exactly '{expected}'; {shown}"
@@ -372,7 +375,9 @@ def _read_lines(stream: TextIO) -> Iterator[RawLine]:
         except csv.Error as exc:
             yield line_no, None, f"unreadable CSV line ({exc})"
             continue
-        if fields:
+        # An empty line, or one holding only blanks or separators (",,,,": the blank rows that
+        # spreadsheets export), carries no person: skipped like an empty line.
+        if fields and any(value.strip() for value in fields):
             yield line_no, fields, None
 
 

@@ -372,7 +372,7 @@ def validate_record(
         if death_date and death_date.strip()
         else None
     )
-    if death is not None and death < traits.birth_date:
+    if death is not None and death.is_certainly_before(traits.birth_date):
         raise ValidationFailed("death_date: before the birth date", code="invalid_date")
     previous = [parse_matricule(p, field="previous_nirs") for p in (previous_nirs or "").split()]
     return PersonRecord(

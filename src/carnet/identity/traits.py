@@ -169,6 +169,27 @@ class PartialDate:
             return None
         return date(self.year, self.month, self.day)
 
+    def earliest(self) -> date:
+        """The first calendar day this partial date may stand for."""
+        return date(self.year, self.month or 1, self.day or 1)
+
+    def latest(self) -> date:
+        """The last calendar day this partial date may stand for."""
+        month = self.month or 12
+        if self.day:
+            return date(self.year, month, self.day)
+        last = 29 if month == 2 and calendar.isleap(self.year) else _MONTH_DAYS[month - 1]
+        return date(self.year, month, last)
+
+    def is_certainly_before(self, other: PartialDate) -> bool:
+        """True when every date this one may stand for is before every date ``other`` may.
+
+        The ordering of the dataclass (``<``) sorts an unknown part first, so ``1980-00-00 <
+        1980-01-01`` although a death in "1980, month unknown" may well follow a birth on
+        1 January 1980: compare with this instead when the unknown parts matter.
+        """
+        return self.latest() < other.earliest()
+
     def is_after(self, day: date) -> bool:
         """True when every date this partial date may stand for is after ``day``."""
         if self.year != day.year:

@@ -138,7 +138,13 @@ def validate_record(
         if death_date and death_date.strip()
         else None
     )
-    if death is not None and death < traits.birth_date:
+    # Amended after the frozen copy: a partial death date is refused only when every date it may
+    # stand for precedes every possible birth date ("1980-00-00" may follow "1980-01-01").
+    if death is not None and (
+        death.year,
+        death.month or 12,
+        death.day or 31,
+    ) < (traits.birth_date.year, traits.birth_date.month or 1, traits.birth_date.day or 1):
         raise ValidationFailed("death_date: before the birth date", code="invalid_date")
     previous = [parse_matricule(p, field="previous_nirs") for p in (previous_nirs or "").split()]
     return PersonRecord(
