@@ -1011,7 +1011,7 @@ def local_patient_resource(
 LOCAL_PAGE_DEFAULT = 20
 LOCAL_PAGE_MAX = 100
 LOCAL_OFFSET_MAX = 10_000
-_BIRTHDATE_RE = re.compile(r"(?:eq)?(\d{4}(?:-\d{2}(?:-\d{2})?)?)")
+_BIRTHDATE_RE = re.compile(r"(?:eq)?(\d{4}(?:-\d{2}(?:-\d{2})?)?)", re.ASCII)
 
 
 @dataclass(frozen=True)
