@@ -8,14 +8,19 @@ Per trait (the best applicable rule wins):
 * birth name (weight 0.30): identical 1.0; same French phonetic key (DUPONT/DUPOND) 0.95; one
   typing error (substitution, insertion, deletion, two adjacent letters swapped) 0.90, or 0.75 in a
   3-letter name and 0.50 in a shorter one; one identity's *used* name is the other's birth name
-  (someone registered under her used name) 0.90; two typing errors (7+ letters) 0.80; one
-  compound name contains the other (MARTIN / MARTIN-DURAND) 0.80; otherwise Jaro-Winkler scaled
-  so that unrelated names score 0 (``max(0, (jw - 0.7) / 0.3) * 0.6``).
+  (someone registered under her used name) 0.90; two typing errors (7+ letters) 0.80; the words of
+  a compound name in another order (MARTIN-DURAND / DURAND MARTIN) 0.90; the same name apart from
+  its particles, left out or glued (DE LA FONTAINE / FONTAINE / LAFONTAINE, D'ARTAGNAN /
+  ARTAGNAN) 0.85; one compound name contains the other (MARTIN / MARTIN-DURAND) 0.80; otherwise
+  Jaro-Winkler scaled so that unrelated names score 0 (``max(0, (jw - 0.7) / 0.3) * 0.6``).
 * first names (0.25): identical lists 1.0; same names in another order, or a compound name written
   with a space or a hyphen 0.95; one list is the beginning of the other (JEAN / JEAN PIERRE) 0.95;
   same first first name 0.90; the first first name of one is among the other's first names, or is
   the other's used first name 0.85; masculine/feminine forms (PAUL/PAULE, JEAN/JEANNE) 0.40; else
-  the name rules above applied to the first first names, times 0.9.
+  the name rules above applied to the first first names, times 0.9, but *without* the
+  Jaro-Winkler fallback: first names that are neither a typing error nor a sound-alike nor parts
+  of one another are different (twins JEAN-PAUL / JEAN-MARC, MAXIME / MAXENCE score 0 there, so
+  that twins sharing every other trait stay below the default threshold).
 * birth date (0.25): identical 1.0; compatible partial dates (an unknown day or month agrees with
   anything) 0.90; day and month transposed (1980-03-12 / 1980-12-03) 0.90; one part differs by one
   typing error (day, month, or year such as 1980/1908) 0.70; one typing error on the whole date
@@ -36,8 +41,9 @@ Blocking (which pairs get scored at all; never every pair of a structure). Index
 * One identity (``GET .../duplicates``): the active identities of its structure whose birth-name or
   used-name key equals its birth-name or used-name key *and* whose birth date is in the same year
   or on the same (possibly transposed) month and day; whose birth date is its own, its day/month
-  transposition, or its partial forms (YYYY-MM-00, YYYY-00-00); or which hold the same INS. Four
-  index probes, the date condition of the name probes being read from the name indexes.
+  transposition, or its partial forms (YYYY-MM-00, YYYY-00-00), or any day of its month when its
+  own day is unknown; or which hold the same INS. Four or five index probes, the date condition of
+  the name probes being read from the name indexes.
 * A whole structure (``carnet identities duplicates``): the identities are streamed sorted by one
   key at a time and compared within equal keys: (name key, birth year), (name key, unordered
   month/day: catches a mistyped year), (birth year + unordered month/day: catches any name error,
@@ -50,6 +56,7 @@ anyway.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -81,6 +88,13 @@ _SUGGESTED: dict[str, str | None] = {
 # Endings that turn a masculine first name into its feminine form (PAUL/PAULE, JEAN/JEANNE,
 # DANIEL/DANIELLE, ANTOINE/ANTOINETTE, HENRI/HENRIETTE).
 _FEMININE_ENDINGS = ("E", "NE", "LE", "TTE", "ETTE")
+# Particles and articles of family names (DE LA FONTAINE, D'ARTAGNAN, DU BELLAY, LE GOFF), left
+# out or glued to the name by one desk and not by another.
+PARTICLES = frozenset(
+    {"D", "DA", "DAL", "DE", "DEL", "DELLA", "DEN", "DER", "DES", "DI", "DU", "L", "LA", "LE"}
+    | {"LES", "VAN", "VON"}
+)
+_SEPARATORS = re.compile(r"[ '\-]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,10 +162,54 @@ def _key(name: str, known: str | None = None) -> str:
     return known if known else _cached_key(name)
 
 
+def _words(name: str) -> list[str]:
+    return [word for word in _SEPARATORS.split(name) if word]
+
+
+def _core(words: Sequence[str]) -> str:
+    """The name without its particles, letters only (DE LA FONTAINE → FONTAINE)."""
+    return "".join(word for word in words if word not in PARTICLES)
+
+
+@lru_cache(maxsize=256)
+def _only_particles(letters: str) -> bool:
+    """Whether ``letters`` is a run of particles written together (LA, DELA, DU…)."""
+    if not letters:
+        return True
+    return any(
+        letters.startswith(particle) and _only_particles(letters[len(particle) :])
+        for particle in PARTICLES
+    )
+
+
+def _same_apart_from_particles(x_words: list[str], y_words: list[str]) -> bool:
+    """DE LA FONTAINE / FONTAINE / LAFONTAINE / DELAFONTAINE, D'ARTAGNAN / ARTAGNAN."""
+    x_core, y_core = _core(x_words), _core(y_words)
+    if not x_core or not y_core:
+        return False
+    if x_core == y_core:
+        return True
+    # A particle glued to the name on one side (LAFONTAINE): what precedes the other's core.
+    for words, core in ((x_words, y_core), (y_words, x_core)):
+        letters = "".join(words)
+        if letters.endswith(core) and _only_particles(letters[: -len(core)]):
+            return True
+    return False
+
+
 def name_similarity(
-    x: str, y: str, *, x_key: str | None = None, y_key: str | None = None
+    x: str,
+    y: str,
+    *,
+    x_key: str | None = None,
+    y_key: str | None = None,
+    fuzzy: bool = True,
 ) -> tuple[float, str]:
-    """Similarity of two normalised names, with the reason."""
+    """Similarity of two normalised names, with the reason.
+
+    ``fuzzy`` False: two names that match no rule score 0 instead of a scaled Jaro-Winkler (for
+    first names, where JEAN-PAUL / JEAN-MARC or MAXIME / MAXENCE are different persons: twins).
+    """
     if x == y:
         return 1.0, "identical"
     if _key(x, x_key) == _key(y, y_key):
@@ -162,11 +220,19 @@ def name_similarity(
         # One letter weighs more in a short name: VU/VE or ROY/ROE are less surely the same.
         score = 0.90 if shortest >= 4 else 0.75 if shortest == 3 else 0.50
         return score, f"one typing error ({x} / {y})"
+    x_words, y_words = _words(x), _words(y)
+    if len(x_words) > 1 and sorted(x_words) == sorted(y_words):
+        return 0.90, f"same names in another order ({x} / {y})"
+    if _same_apart_from_particles(x_words, y_words):
+        return 0.85, f"same name apart from the particle ({x} / {y})"
     if distance == 2 and shortest >= 7:
         return 0.80, f"two typing errors ({x} / {y})"
-    x_words, y_words = set(x.replace("-", " ").split()), set(y.replace("-", " ").split())
-    if x_words < y_words or y_words < x_words:
+    x_set, y_set = set(x_words), set(y_words)
+    smaller = x_set if len(x_set) < len(y_set) else y_set
+    if (x_set < y_set or y_set < x_set) and smaller - PARTICLES:
         return 0.80, f"one compound name contains the other ({x} / {y})"
+    if not fuzzy:
+        return 0.0, f"different ({x} / {y})"
     jaro = JaroWinkler.normalized_similarity(x, y)
     return round(max(0.0, (jaro - 0.7) / 0.3) * 0.6, 3), f"different ({x} / {y})"
 
@@ -227,7 +293,7 @@ def _first_names(a: Profile, b: Profile) -> TraitScore:
             )
     if _is_gender_variant(la[0], lb[0]):
         return TraitScore("first_names", 0.40, f"masculine and feminine forms ({la[0]} / {lb[0]})")
-    score, reason = name_similarity(la[0], lb[0])
+    score, reason = name_similarity(la[0], lb[0], fuzzy=False)
     return TraitScore("first_names", round(score * 0.9, 3), reason)
 
 

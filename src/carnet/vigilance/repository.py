@@ -198,13 +198,15 @@ class LocalIdentityRepository:
         month_days: Sequence[str],
         birth_dates: Sequence[str],
         ins_matricule: str | None,
+        birth_date_range: tuple[str, str] | None = None,
     ) -> list[Row[Any]]:
         """Active identities sharing a blocking key with the given one (a few index probes).
 
         Name probes: the birth-name or used-name key is one of ``name_keys`` and the birth date is
         in ``birth_year`` or has one of ``month_days`` ("MM-DD") whatever the year; both date
         conditions are checked on the (structure, name key, birth date) index entries. Date probe:
-        the birth date is one of ``birth_dates``. INS probe: the same matricule.
+        the birth date is one of ``birth_dates``, or within ``birth_date_range`` (the days of the
+        month of a date whose day is unknown). INS probe: the same matricule.
         """
         t = identities.c
         base = select(*_PROFILE_COLUMNS).where(
@@ -221,6 +223,8 @@ class LocalIdentityRepository:
         ]
         if ins_matricule is not None:
             probes.append(base.where(t.ins_matricule == ins_matricule))
+        if birth_date_range is not None:
+            probes.append(base.where(t.birth_date.between(*birth_date_range)))
         found: dict[int, Row[Any]] = {}
         for probe in probes:
             for row in self.session.execute(probe.order_by(t.id).limit(PROBE_LIMIT)):

@@ -28,12 +28,15 @@ Statuses (domain.md §2.1), from two independent criteria, INSi retrieval and do
 * Attributes (domain.md §2.3): DOUT or FICT force PROV (the INS and the document check are
   removed) and forbid INSi retrieval and any document check (409). FICT is incompatible with DOUT
   and HOMA (only DOUT and HOMA may be combined). A confirmed code replaces its potential one
-  (HOMA replaces HOMD, DOUA DPOT, COLV COLP). DESA is set and removed only by merge/unmerge.
+  (HOMA replaces HOMD, DOUA DPOT, COLV COLP), and a potential code is not added next to its
+  confirmed one (a no-op). DESA is set and removed only by merge/unmerge.
 * The INS (matricule + OID) is exposed only for a QUAL identity; it is stored from RECUP on.
 * Merge: the losing identity is deactivated (active false, DESA, ``merged_into_id``); it keeps its
   traits, IPP, INS and history. Refused between two different INS, into an inactive identity, and
-  from an identity holding an INS into one that has none (keep the more reliable one). Unmerge
-  restores the loser exactly as it was before the merge, from the history.
+  from an identity holding an INS into one that has none (keep the more reliable one). The kept
+  identity's version moves on too, so that concurrent merges touching the same identities fail
+  (409) rather than cross. Unmerge restores the loser exactly as it was before the merge, from the
+  history; both identities' histories record the merge and the unmerge.
 
 Every change bumps ``version`` (optimistic concurrency: a stale version is a 409) and writes a
 ``local_identity_events`` row holding the state before the change. Every read or change is audited
@@ -1062,8 +1065,13 @@ class VigilanceService:
             "set by merging the identity into another (POST .../merge)",
         )
         codes = _attributes(identity)
-        if code in codes:
-            self._audit(session, principal, identity, "identity.attribute", detail=f"+{code} (had)")
+        confirmed = next((c for c, potential in SUPERSEDES.items() if potential == code), None)
+        if code in codes or confirmed in codes:
+            # Already set, or its confirmed form is (HOMD next to HOMA would contradict it).
+            had = "had" if code in codes else f"{confirmed} set"
+            self._audit(
+                session, principal, identity, "identity.attribute", detail=f"+{code} ({had})"
+            )
             return to_schema(identity)
         new_codes = (codes | {code}) - ({SUPERSEDES[code]} if code in SUPERSEDES else set())
         _check_combination(new_codes)
@@ -1171,9 +1179,15 @@ class VigilanceService:
                 code="keep_the_ins",
             )
         before = snapshot(loser)
+        winner_before = snapshot(winner)
         loser.active = False
         loser.merged_into_id = winner.id
         loser.attributes = " ".join(sorted(_attributes(loser) | {SET_BY_MERGE}))
+        # The kept identity is written too (its version moves on), so that both rows are
+        # version-checked: a concurrent merge of the winner into another identity, or crossed
+        # merges (A into B and B into A), make the later flush fail (409) instead of leaving an
+        # active identity merged into an inactive one, or two identities merged into each other.
+        winner.updated_at = utcnow()
         LocalIdentityRepository(session).flush()
         detail = f"into LocalIdentity/{winner.id}: {reason}"
         self._event(session, principal, loser, "merge", before, detail)
@@ -1182,7 +1196,7 @@ class VigilanceService:
             principal,
             winner,
             "merge_absorb",
-            snapshot(winner),
+            winner_before,
             f"absorbed LocalIdentity/{loser.id}: {reason}",
         )
         self._audit(session, principal, loser, "identity.merge", detail=detail)
@@ -1226,6 +1240,17 @@ class VigilanceService:
         repo.flush()
         detail = f"from LocalIdentity/{into}" + (f": {reason}" if reason else "")
         self._event(session, principal, identity, "unmerge", before, detail)
+        former = repo.get(into)
+        if former is not None:
+            # The kept identity's history shows the absorption undone, not only the absorption.
+            self._event(
+                session,
+                principal,
+                former,
+                "unmerge_release",
+                None,
+                f"released LocalIdentity/{identity.id}" + (f": {reason}" if reason else ""),
+            )
         self._audit(session, principal, identity, "identity.unmerge", detail=detail)
         return to_schema(identity)
 
@@ -1250,6 +1275,11 @@ class VigilanceService:
         if swapped:
             dates.add(swapped)
         month_days = {f"{month}-{day}", f"{day}-{month}"} if month != "00" else set()
+        # An unknown day stands for every day of its month: the full dates of that month are
+        # candidates too (one index range), as the partial date is a candidate of each of them.
+        month_range = (
+            (f"{year}-{month}-01", f"{year}-{month}-31") if month != "00" and day == "00" else None
+        )
         keys = [k for k in {identity.birth_name_key, identity.used_name_key} if k]
         rows = LocalIdentityRepository(session).candidates(
             structure_id,
@@ -1259,6 +1289,7 @@ class VigilanceService:
             month_days=sorted(month_days),
             birth_dates=sorted(dates),
             ins_matricule=identity.ins_matricule,
+            birth_date_range=month_range,
         )
         scored = []
         for row in rows:
@@ -1319,9 +1350,14 @@ class VigilanceService:
         INS), sorted by that key, and only identities sharing the key are compared. A block larger
         than ``MAX_BLOCK`` (a default date typed for many patients) is split by sex and initial of
         the first first name. A pair is reported once, the first time it is found.
+
+        Audit: the report as a whole (``identity.duplicates`` on the structure) and, since a line
+        discloses traits of both identities (the reasons), an ``identity.read`` of each identity
+        the first time it appears in a reported pair, recorded before the pair is handed out.
         """
         get_structure_or_404(session, principal, structure_id)
-        get_audit_service().record(
+        audit = get_audit_service()
+        audit.record(
             session,
             actor=principal.actor,
             action="identity.duplicates",
@@ -1331,14 +1367,28 @@ class VigilanceService:
         )
         repo = LocalIdentityRepository(session)
         reported: set[tuple[int, int]] = set()
+        audited: set[int] = set()
         for blocking in BLOCKINGS:
             for block in repo.iter_blocks(structure_id, blocking):
                 for part in _split(block):
+                    persons = {row.id: row.person_id for row in part}
                     profiles = [Profile.from_row(row) for row in part]
                     for a, b, match in best_pairs(profiles, threshold):
                         if match.kind == "different" or (a.id, b.id) in reported:
                             continue
                         reported.add((a.id, b.id))
+                        for one in (a.id, b.id):
+                            if one not in audited:
+                                audited.add(one)
+                                audit.record(
+                                    session,
+                                    actor=principal.actor,
+                                    action="identity.read",
+                                    person_id=persons.get(one),
+                                    resource=f"LocalIdentity/{one}",
+                                    purpose=PURPOSE,
+                                    detail="duplicates report",
+                                )
                         yield schemas.DuplicatePair(
                             identity_a=a.id,
                             identity_b=b.id,
