@@ -126,6 +126,26 @@ def clients_create(
     typer.echo(json.dumps(out))
 
 
+def _set_client_active(client_id: str, *, active: bool) -> None:
+    with database().session() as session:
+        found = auth_service().set_active(session, client_id, active=active)
+    if not found:
+        raise fail(f"no client {client_id!r}")
+    typer.echo(json.dumps({"client_id": client_id, "active": active}))
+
+
+@clients_app.command("disable")
+def clients_disable(client_id: str) -> None:
+    """Refuse new tokens to a client (issued ones expire within the token lifetime)."""
+    _set_client_active(client_id, active=False)
+
+
+@clients_app.command("enable")
+def clients_enable(client_id: str) -> None:
+    """Allow a disabled client to get tokens again."""
+    _set_client_active(client_id, active=True)
+
+
 @clients_app.command("list")
 def clients_list() -> None:
     """List registered clients (never their secrets)."""

@@ -238,3 +238,30 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_cli_disables_and_enables_a_client(app_client: TestClient, database_url: str) -> None:
+    env = {**_env(), "CARNET_DATABASE_URL": database_url}
+
+    def carnet(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "carnet", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+
+    created = json.loads(carnet("clients", "create", "--name", "LPS", "--scope", "ins.read").stdout)
+    headers = _basic(created["client_id"], created["client_secret"])
+    form = {"grant_type": "client_credentials"}
+    assert app_client.post("/oauth2/token", data=form, headers=headers).status_code == 200
+    assert carnet("clients", "disable", created["client_id"]).returncode == 0
+    refused = app_client.post("/oauth2/token", data=form, headers=headers)
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client"
+    assert carnet("clients", "enable", created["client_id"]).returncode == 0
+    assert app_client.post("/oauth2/token", data=form, headers=headers).status_code == 200
+    unknown = carnet("clients", "disable", "cli_nobody")
+    assert unknown.returncode == 1
+    assert "no client" in unknown.stderr

@@ -125,6 +125,19 @@ class AuthService:
         )
         return CreatedClient(client_id, secret, method, granted)
 
+    def set_active(self, session: Session, client_id: str, *, active: bool) -> bool:
+        """Enable or disable a client; False when there is no such client.
+
+        A disabled client gets no new token; tokens already issued stay valid until they expire
+        (at most ``access_token_ttl_seconds``), which is why their lifetime is short.
+        """
+        client = ClientRepository(session).get_by_client_id(client_id)
+        if client is None:
+            return False
+        client.active = active
+        session.flush()
+        return True
+
     # -- token endpoint -----------------------------------------------------------------------
     def authenticate_basic(self, session: Session, client_id: str, secret: str) -> OAuthClient:
         client = ClientRepository(session).get_by_client_id(client_id)
