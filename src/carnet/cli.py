@@ -192,13 +192,25 @@ def audit_verify() -> None:
 
 
 def _register_domain_commands() -> None:
+    from carnet.apcv.commands import app as apcv_app
+    from carnet.cards.commands import app as cards_app
     from carnet.demo.commands import app as demo_app
+    from carnet.directory.commands import app as directory_app
     from carnet.identity.commands import app as registry_app
+    from carnet.mail.commands import app as mail_app
+    from carnet.rights.commands import app as rights_app
     from carnet.vigilance.commands import app as identities_app
+    from carnet.wallet.commands import app as wallet_app
 
     app.add_typer(registry_app, name="registry")
     app.add_typer(identities_app, name="identities")
     app.add_typer(demo_app, name="demo")
+    app.add_typer(directory_app, name="directory")
+    app.add_typer(rights_app, name="rights")
+    app.add_typer(mail_app, name="mail")
+    app.add_typer(cards_app, name="cards")
+    app.add_typer(apcv_app, name="apcv")
+    app.add_typer(wallet_app, name="wallet")
 
 
 _register_domain_commands()

@@ -22,6 +22,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from carnet.auth.principal import Principal
+from carnet.auth.scopes import HOLDER_SCOPE
 from carnet.auth.service import AuthService
 from carnet.db import Database
 from carnet.exceptions import Forbidden, Unauthorized
@@ -138,3 +139,8 @@ InsWrite = Annotated[Principal, Depends(RequireScopes("ins.write"))]
 IdentitiesRead = Annotated[Principal, Depends(RequireScopes("identities.read"))]
 IdentitiesWrite = Annotated[Principal, Depends(RequireScopes("identities.write"))]
 AuditRead = Annotated[Principal, Depends(RequireScopes("audit.read"))]
+DirectoryRead = Annotated[Principal, Depends(RequireScopes("directory.read"))]
+RightsRead = Annotated[Principal, Depends(RequireScopes("rights.read"))]
+ApcvUse = Annotated[Principal, Depends(RequireScopes("apcv"))]
+# A card holder signed in with their card (device + secret code): ``principal.person_id`` is set.
+Holder = Annotated[Principal, Depends(RequireScopes(HOLDER_SCOPE))]

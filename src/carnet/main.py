@@ -63,10 +63,18 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 def _install_optional_routers(app: FastAPI) -> None:
     # Imported here so that a domain under construction cannot break start-up of the others.
+    from carnet.apcv.endpoints import router as apcv_router
+    from carnet.cards.endpoints import router as cards_router
+    from carnet.directory.endpoints import router as directory_router
     from carnet.fhir.router import router as fhir_router
+    from carnet.rights.endpoints import router as rights_router
     from carnet.vigilance.endpoints import router as vigilance_router
 
     app.include_router(vigilance_router)
+    app.include_router(directory_router)
+    app.include_router(rights_router)
+    app.include_router(cards_router)
+    app.include_router(apcv_router)
     app.include_router(fhir_router)
 
 

@@ -1,9 +1,13 @@
 """Every ORM model, imported so that ``Base.metadata`` is complete (Alembic, tests)."""
 
+from carnet.apcv import models as apcv_models
 from carnet.audit.models import AuditChainHead, AuditEvent
 from carnet.auth.models import OAuthClient, UsedClientAssertion
+from carnet.cards import models as cards_models
 from carnet.db import Base
+from carnet.directory import models as directory_models
 from carnet.identity.models import InsHistory, Person
+from carnet.rights import models as rights_models
 from carnet.vigilance import models as vigilance_models
 
 __all__ = [
@@ -14,5 +18,9 @@ __all__ = [
     "OAuthClient",
     "Person",
     "UsedClientAssertion",
+    "apcv_models",
+    "cards_models",
+    "directory_models",
+    "rights_models",
     "vigilance_models",
 ]

@@ -10,10 +10,17 @@ class Principal:
     client_id: str
     scopes: frozenset[str]
     structure_id: int | None = None
+    # A professional's software: the directory entry the client is bound to.
+    professional_id: int | None = None
+    # A card holder (insured person) signed in with their card: see ``HOLDER_SCOPE``.
+    person_id: int | None = None
+    card_id: int | None = None
 
     @property
     def actor(self) -> str:
         """How the audit trail names this caller."""
+        if self.person_id is not None:
+            return f"holder:{self.person_id}"
         return f"client:{self.client_id}"
 
     def has(self, scope: str) -> bool:

@@ -8,7 +8,13 @@ SCOPES: dict[str, str] = {
     "identities.read": "Read the local identities of the client's care structure",
     "identities.write": "Create, qualify, merge and unmerge the local identities of its structure",
     "audit.read": "Read the audit trail (FHIR AuditEvent)",
+    "directory.read": "Read the directory of health professionals",
+    "rights.read": "Query a beneficiary's health-insurance rights (ADRi-like)",
+    "apcv": "Read insured persons' digital cards (apCV contexts, invoice signatures)",
 }
+
+# Granted only to a card holder signed in with their card, never to a software client.
+HOLDER_SCOPE = "holder"
 
 
 def parse_scopes(raw: str | list[str] | tuple[str, ...]) -> list[str]:

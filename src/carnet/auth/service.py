@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from carnet.auth.models import OAuthClient
 from carnet.auth.principal import Principal
 from carnet.auth.repository import ClientRepository
-from carnet.auth.scopes import parse_scopes
+from carnet.auth.scopes import HOLDER_SCOPE, parse_scopes
 from carnet.exceptions import AppError, Unauthorized
 
 if TYPE_CHECKING:
@@ -215,12 +215,39 @@ class AuthService:
         }
         if client.structure_id is not None:
             claims["structure_id"] = client.structure_id
+        professional_id = getattr(client, "professional_id", None)
+        if professional_id is not None:
+            claims["professional_id"] = professional_id
         token = jwt.encode({"alg": "HS256", "typ": "at+jwt"}, claims, self._key)
         return {
             "access_token": token,
             "token_type": "Bearer",
             "expires_in": self.token_ttl,
             "scope": claims["scope"],
+        }
+
+    def issue_holder_token(
+        self, *, person_id: int, card_id: int, now: datetime, ttl: int | None = None
+    ) -> dict[str, Any]:
+        """A short-lived token for a card holder who proved they hold the device and the code."""
+        lifetime = ttl or self.token_ttl
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": f"card:{card_id}",
+            "aud": self.issuer,
+            "iat": int(now.timestamp()),
+            "exp": int(now.timestamp()) + lifetime,
+            "jti": uuid.uuid4().hex,
+            "scope": HOLDER_SCOPE,
+            "person_id": person_id,
+            "card_id": card_id,
+        }
+        token = jwt.encode({"alg": "HS256", "typ": "at+jwt"}, claims, self._key)
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": lifetime,
+            "scope": HOLDER_SCOPE,
         }
 
     # -- resource side ------------------------------------------------------------------------
@@ -238,12 +265,18 @@ class AuthService:
         except (JoseError, ValueError) as exc:
             raise Unauthorized(f"invalid access token: {exc}", code="invalid_token") from exc
         claims = decoded.claims
-        structure = claims.get("structure_id")
         return Principal(
             client_id=str(claims["sub"]),
             scopes=frozenset(str(claims.get("scope", "")).split()),
-            structure_id=int(structure) if structure is not None else None,
+            structure_id=_optional_int(claims.get("structure_id")),
+            professional_id=_optional_int(claims.get("professional_id")),
+            person_id=_optional_int(claims.get("person_id")),
+            card_id=_optional_int(claims.get("card_id")),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return int(value) if value is not None else None
 
 
 def _unverified_claim(token: str, name: str) -> str | None:

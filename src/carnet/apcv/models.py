@@ -1,0 +1,3 @@
+"""Tables of the apcv domain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The digital health-insurance card: accounts, activation, device credentials, secret code,
+lifecycle, delegations.
+"""

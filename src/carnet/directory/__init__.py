@@ -1,0 +1,1 @@
+"""Directory of health professionals (RPPS, idNat_PS, profession, specialty, places of practice)."""

@@ -1,0 +1,3 @@
+"""Tables of the directory domain."""
+
+from __future__ import annotations

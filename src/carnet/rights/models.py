@@ -1,0 +1,3 @@
+"""Tables of the rights domain."""
+
+from __future__ import annotations
