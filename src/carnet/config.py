@@ -34,6 +34,24 @@ class Settings(BaseSettings):
     # Audit chains: appends are serialised per chain, so several chains let writers run in parallel.
     audit_chains: int = Field(default=16, ge=1, le=1024)
 
+    # -- outgoing mail: an empty host in development means the embedded SMTP sink (carnet.mail)
+    smtp_host: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: str = Field(default="", repr=False)
+    smtp_starttls: bool = False
+    mail_from: str = "Carnet <no-reply@carnet.localhost>"
+    mail_sink_port: int = Field(default=8025, ge=0, le=65535)
+
+    # -- the digital card (carnet.cards, carnet.apcv)
+    card_qr_max_lifetime_seconds: int = Field(default=120, ge=10, le=120)
+    card_pin_max_attempts: int = Field(default=3, ge=1, le=10)
+    card_activation_ttl_seconds: int = Field(default=3600, ge=60)
+    card_otp_ttl_seconds: int = Field(default=600, ge=60)
+    card_otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    holder_token_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+    apcv_context_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development" and (
