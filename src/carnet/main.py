@@ -34,7 +34,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from carnet.mail.sink import start_development_sink
+
+        # Development without SMTP: an embedded sink receives the mail (`carnet mail list`).
+        mail_sink = start_development_sink(settings)
         yield
+        if mail_sink is not None:
+            mail_sink.stop()
         database.dispose()
 
     app = FastAPI(
