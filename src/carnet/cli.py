@@ -99,8 +99,17 @@ def clients_create(
     structure: Annotated[
         int | None, typer.Option(help="Care structure the client acts for")
     ] = None,
+    professional: Annotated[
+        str | None,
+        typer.Option(
+            metavar="RPPS",
+            help="Health professional (RPPS number, in the directory) the client acts for: "
+            "its tokens carry the professional",
+        ),
+    ] = None,
 ) -> None:
     """Register a client and print its credentials as JSON (the secret is shown only once)."""
+    from carnet.directory.service import directory_service
     from carnet.exceptions import AppError
 
     service = auth_service()
@@ -112,8 +121,18 @@ def clients_create(
             raise fail(f"cannot read the JWKS file: {exc}") from exc
     try:
         with database().session() as session:
+            professional_id = (
+                directory_service.professional_id_for_binding(session, professional)
+                if professional is not None
+                else None
+            )
             created = service.create_client(
-                session, name=name, scopes=scope, jwks=keys, structure_id=structure
+                session,
+                name=name,
+                scopes=scope,
+                jwks=keys,
+                structure_id=structure,
+                professional_id=professional_id,
             )
     except (AppError, ValueError) as exc:
         raise fail(str(exc)) from exc
@@ -121,6 +140,8 @@ def clients_create(
         "client_id": created.client_id,
         "client_secret": created.client_secret,
     }
+    if professional_id is not None:
+        out["professional_id"] = professional_id
     out["token_endpoint_auth_method"] = created.auth_method
     out["scope"] = " ".join(created.scopes)
     typer.echo(json.dumps(out))
@@ -150,9 +171,15 @@ def clients_enable(client_id: str) -> None:
 def clients_list() -> None:
     """List registered clients (never their secrets)."""
     from carnet.auth.repository import ClientRepository
+    from carnet.directory.service import directory_service
 
     with database().session() as session:
         for client in ClientRepository(session).list_all():
+            bound = (
+                directory_service.professional_summary(session, client.professional_id)
+                if client.professional_id is not None
+                else None
+            )
             typer.echo(
                 json.dumps(
                     {
@@ -161,6 +188,8 @@ def clients_list() -> None:
                         "auth_method": client.auth_method,
                         "scope": client.scopes,
                         "structure_id": client.structure_id,
+                        "professional_id": client.professional_id,
+                        "professional_rpps": bound.rpps if bound is not None else None,
                         "active": client.active,
                     }
                 )
@@ -195,6 +224,7 @@ def _register_domain_commands() -> None:
     from carnet.apcv.commands import app as apcv_app
     from carnet.cards.commands import app as cards_app
     from carnet.demo.commands import app as demo_app
+    from carnet.demo.commands import population_app
     from carnet.directory.commands import app as directory_app
     from carnet.identity.commands import app as registry_app
     from carnet.mail.commands import app as mail_app
@@ -205,6 +235,7 @@ def _register_domain_commands() -> None:
     app.add_typer(registry_app, name="registry")
     app.add_typer(identities_app, name="identities")
     app.add_typer(demo_app, name="demo")
+    app.add_typer(population_app, name="population")
     app.add_typer(directory_app, name="directory")
     app.add_typer(rights_app, name="rights")
     app.add_typer(mail_app, name="mail")

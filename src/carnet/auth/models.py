@@ -27,6 +27,10 @@ class OAuthClient(Base):
     structure_id: Mapped[int | None] = mapped_column(
         Integer, ForeignKey("structures.id", ondelete="RESTRICT")
     )
+    # A professional's own software acts for that directory entry (apCV) — tokens carry it.
+    professional_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("professionals.id", ondelete="RESTRICT")
+    )
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

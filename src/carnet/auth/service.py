@@ -93,6 +93,7 @@ class AuthService:
         scopes: list[str],
         jwks: dict[str, Any] | None = None,
         structure_id: int | None = None,
+        professional_id: int | None = None,
     ) -> CreatedClient:
         granted = parse_scopes(scopes)
         if not granted:
@@ -120,6 +121,7 @@ class AuthService:
                 jwks=stored_jwks,
                 scopes=" ".join(granted),
                 structure_id=structure_id,
+                professional_id=professional_id,
                 active=True,
             )
         )

@@ -46,10 +46,10 @@ Every change bumps ``version`` (optimistic concurrency: a stale version is a 409
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -90,6 +90,7 @@ from carnet.vigilance.repository import (
     BLOCKINGS,
     LocalIdentityRepository,
     StructureRepository,
+    flush,
 )
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -1414,6 +1415,42 @@ def _split(block: list[Any]) -> list[list[Any]]:
 
 
 vigilance_service = VigilanceService()
+
+
+class EnsuredStructure(NamedTuple):
+    id: int
+    created: bool
+
+
+def ensure_structures(
+    session: Session, structures: Iterable[tuple[str, str]]
+) -> dict[str, EnsuredStructure]:
+    """The structures with these identifiers, created when unknown (the directory import).
+
+    ``structures`` holds (identifier, name) pairs, the identifier normalised by
+    ``normalise_structure_identifier``. An existing structure keeps its name: vigilance owns it.
+    No access check: this serves the platform's own bulk loads, not a client request.
+    """
+    repo = StructureRepository(session)
+    found: dict[str, EnsuredStructure] = {}
+    new: dict[str, Structure] = {}
+    for identifier, name in structures:
+        if identifier in found or identifier in new:
+            continue
+        structure = repo.get_by_identifier(identifier)
+        if structure is not None:
+            found[identifier] = EnsuredStructure(structure.id, False)
+        else:
+            new[identifier] = Structure(
+                name=_clean_text(name, field="name")[:200], identifier=identifier
+            )
+    # One flush for the batch: the inserts go out together.
+    session.add_all(new.values())
+    flush(session)
+    for identifier, structure in new.items():
+        found[identifier] = EnsuredStructure(structure.id, True)
+    return found
+
 
 # The functions other adapters (FHIR Patient for local identities) build on.
 create_identity = vigilance_service.create_identity
