@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     card_otp_max_attempts: int = Field(default=5, ge=1, le=20)
     holder_token_ttl_seconds: int = Field(default=600, ge=30, le=3600)
     apcv_context_ttl_seconds: int = Field(default=600, ge=30, le=3600)
+    # WebAuthn passkeys of the web app: the relying party is the site's domain, and assertions
+    # must come from this origin (scheme://host[:port]).
+    card_webauthn_rp_id: str = "localhost"
+    card_webauthn_rp_name: str = "Carnet"
+    card_webauthn_origin: str = "http://localhost:8000"
+    card_webauthn_challenge_ttl_seconds: int = Field(default=300, ge=30, le=900)
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
