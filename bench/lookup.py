@@ -12,8 +12,16 @@ One command (``make bench``, or ``.venv/bin/python bench/lookup.py --help``):
    queries one by one against their expected code, warms up, then drives the server with ``wrk``
    (installed with ``apt-get install -y wrk`` if missing and possible) or, failing that, with an
    asyncio + httpx2 client;
-4. prints a table (requests/s, latency percentiles, errors, INSi codes observed) with the
-   machine's description and the command, and saves it under ``bench/results/``.
+4. with ``--compare-bare`` (the default): also starts ``bench/bare_lookup.py`` (a bare ASGI
+   application running the same SQL with the raw driver, under granian with the same settings)
+   on the same database, checks its answers (expected codes, and the same JSON as Carnet's), and
+   measures it with the same load generator and queries, in turn with Carnet (``--rounds``
+   alternating turns): the ratio of the two is the cost of the framework layers (FastAPI,
+   Pydantic, SQLAlchemy, middleware, logging);
+5. verifies the audit trail both servers appended to (``AuditService.verify``);
+6. prints a table (requests/s, latency percentiles, errors, INSi codes observed, and the
+   Carnet/bare ratios) with the machine's description and the command, and saves it under
+   ``bench/results/``.
 
 Every search is audited in the same transaction as on a real platform, so each request is also
 a write (one audit row): the benchmark measures the whole request, not a bare index probe.
@@ -238,8 +246,6 @@ class Server:
 
 
 def start_server(url: str, secret: str, workers: int, log: Path) -> Server:
-    import httpx2
-
     port = free_port()
     env = {
         **os.environ,
@@ -253,6 +259,37 @@ def start_server(url: str, secret: str, workers: int, log: Path) -> Server:
         sys.executable, "-m", "carnet", "serve", "--server", "granian",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
+    return _launch(command, env, port, log)
+
+
+def start_bare_server(
+    url: str, secret: str, issuer: str, workers: int, log: Path, *, pre_ping: bool = False
+) -> Server:
+    """``bench/bare_lookup.py`` on the same database, accepting the tokens Carnet issued."""
+    from carnet.config import Settings
+
+    port = free_port()
+    chains = os.environ.get("CARNET_AUDIT_CHAINS") or str(
+        Settings.model_fields["audit_chains"].default
+    )
+    env = {
+        **os.environ,
+        "BARE_DATABASE_URL": url,
+        "BARE_SECRET_KEY": secret,
+        "BARE_ISSUER": issuer,
+        "BARE_AUDIT_CHAINS": chains,
+        "BARE_PRE_PING": "1" if pre_ping else "",
+    }
+    command = [
+        sys.executable, str(ROOT / "bench" / "bare_lookup.py"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+    ]  # fmt: skip
+    return _launch(command, env, port, log)
+
+
+def _launch(command: list[str], env: dict[str, str], port: int, log: Path) -> Server:
+    import httpx2
+
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
@@ -285,18 +322,32 @@ def get_token(base: str, client_id: str, secret: str) -> str:
     return str(response.json()["access_token"])
 
 
-def check_answers(base: str, token: str, queries: list[dict[str, Any]], n: int) -> dict[str, int]:
-    """Send ``n`` queries one by one: how many answered their expected code, how many did not."""
+def check_answers(
+    base: str,
+    token: str,
+    queries: list[dict[str, Any]],
+    n: int,
+    reference: list[Any] | None = None,
+) -> tuple[dict[str, int], list[Any]]:
+    """Send ``n`` queries one by one: how many answered their expected code (and, given the
+    ``reference`` answers of another server, how many answered the same JSON), and the answers."""
     import httpx2
 
     result = {"checked": 0, "as_expected": 0}
+    if reference is not None:
+        result["same_as_carnet"] = 0
+    answers: list[Any] = []
     with httpx2.Client(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
-        for query in queries[:n]:
+        for index, query in enumerate(queries[:n]):
             response = client.post(base + SEARCH_PATH, json=query["body"])
+            answer = response.json() if response.status_code == 200 else None
+            answers.append(answer)
             result["checked"] += 1
-            if response.status_code == 200 and response.json()["code"] == query["expected"]:
+            if answer is not None and answer.get("code") == query["expected"]:
                 result["as_expected"] += 1
-    return result
+            if reference is not None and answer is not None and answer == reference[index]:
+                result["same_as_carnet"] += 1
+    return result, answers
 
 
 # -- load generators ----------------------------------------------------------------------------
@@ -479,6 +530,10 @@ class Result:
     duration: int
     correctness: dict[str, int]
     run: dict[str, Any] = field(default_factory=dict)
+    # The bare ASGI server on the same database (--compare-bare): its checks and figures.
+    bare_correctness: dict[str, int] | None = None
+    bare_run: dict[str, Any] | None = None
+    audit: dict[str, Any] | None = None
 
 
 def bench_backend(
@@ -488,70 +543,226 @@ def bench_backend(
     population: Path,
     queries: list[dict[str, Any]],
     wrk: str | None,
+    secret: str,
 ) -> Result:
-    secret = os.urandom(32).hex()
     say(f"{backend}: creating the database …")
     url = prepare_database(backend, args, work)
-    server: Server | None = None
+    servers: list[Server] = []
     try:
         say(f"{backend}: importing {args.size:,} persons with the register importer …")
         import_seconds, client_id, client_secret = load_register(url, population, secret)
         say(f"{backend}: imported in {import_seconds:.1f} s ({args.size / import_seconds:,.0f}/s)")
         version = database_version(url)
         server = start_server(url, secret, args.workers, work / f"server-{backend}.log")
+        servers.append(server)
         token = get_token(server.base, client_id, client_secret)
-        correctness = check_answers(server.base, token, queries, args.check)
+        correctness, answers = check_answers(server.base, token, queries, args.check)
         say(
             f"{backend}: {correctness['as_expected']}/{correctness['checked']} sample queries "
             "gave their expected INSi code"
         )
-        target = server.base + SEARCH_PATH
         result = Result(
             backend, version, args.size, import_seconds, "wrk" if wrk else "python/httpx2",
             args.workers, args.connections, args.duration, correctness,
         )  # fmt: skip
-        if wrk:
-            script = lua_script(queries, token, work / "search.lua")
-            say(f"{backend}: warming up for {args.warmup} s …")
-            run_wrk(wrk, target, script, threads=args.threads, connections=args.connections,
-                    seconds=args.warmup)  # fmt: skip
-            say(f"{backend}: measuring for {args.duration} s with wrk …")
-            result.run = run_wrk(
-                wrk, target, script, threads=args.threads, connections=args.connections,
-                seconds=args.duration,
+        targets = [(backend, server)]
+        if args.compare_bare:
+            say(f"{backend}: starting the bare ASGI server on the same database …")
+            # It accepts the tokens Carnet issued (same secret, Carnet's issuer).
+            bare = start_bare_server(
+                url, secret, server.base, args.workers, work / f"server-bare-{backend}.log",
+                pre_ping=args.bare_pre_ping,
             )  # fmt: skip
-        else:
-            say(f"{backend}: warming up, then measuring {args.duration} s with python/httpx2 …")
-            run_python(target, token, queries, connections=args.connections, seconds=args.warmup)
-            result.run = run_python(
-                target, token, queries, connections=args.connections, seconds=args.duration
+            servers.append(bare)
+            bare_correctness, _ = check_answers(
+                bare.base, token, queries, args.check, reference=answers
             )
+            say(
+                f"{backend} bare: {bare_correctness['as_expected']}/{bare_correctness['checked']}"
+                f" gave their expected code, {bare_correctness['same_as_carnet']} the same JSON "
+                "as Carnet"
+            )
+            result.bare_correctness = bare_correctness
+            targets.append((f"{backend} bare", bare))
+        # Both servers stay up (an idle one costs nothing) and are measured in turn, round after
+        # round, so that a change in the machine's background load hits both alike.
+        runs: list[list[dict[str, Any]]] = [[] for _ in targets]
+        for label, target in targets if args.warmup > 0 else []:
+            load(label, target, token, queries, args, work, wrk, args.warmup, "warming up")
+        for round_number in range(args.rounds):
+            # --duration seconds per server in all, spread over the rounds.
+            seconds = args.duration // args.rounds + (round_number < args.duration % args.rounds)
+            for index, (label, target) in enumerate(targets):
+                note = f"measuring (round {round_number + 1}/{args.rounds})"
+                runs[index].append(
+                    load(label, target, token, queries, args, work, wrk, seconds, note)
+                )
+        result.run = combine(runs[0])
+        if args.compare_bare:
+            result.bare_run = combine(runs[1])
+        for running in servers:
+            running.stop()
+        result.audit = verify_audit(url, secret)
+        say(
+            f"{backend}: audit trail {'verified' if result.audit['ok'] else 'BROKEN'}: "
+            f"{result.audit['events']:,} entries in {result.audit['chains']} chains"
+        )
         return result
     finally:
-        if server is not None:
-            server.stop()
+        for running in servers:
+            running.stop()
         if not args.keep:
             drop_database(backend, url)
+
+
+def server_cpu_seconds(server: Server) -> float:
+    """CPU time (user + system) used so far by the server's processes (its session's group).
+
+    CPU time per request depends much less than throughput on what else runs on the machine, so
+    it compares two servers more fairly on a shared machine. The database's CPU is not included.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # Fields after the command name (which may contain spaces): see proc(5).
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) == server.process.pid:  # process group = the server's session
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def load(
+    label: str,
+    server: Server,
+    token: str,
+    queries: list[dict[str, Any]],
+    args: argparse.Namespace,
+    work: Path,
+    wrk: str | None,
+    seconds: int,
+    what: str,
+) -> dict[str, Any]:
+    """Drive ``server`` for ``seconds`` with the load generator: the figures of the run."""
+    target = server.base + SEARCH_PATH
+    say(f"{label}: {what} for {seconds} s with {'wrk' if wrk else 'python/httpx2'} …")
+    cpu_before = server_cpu_seconds(server)
+    if wrk:
+        script = lua_script(queries, token, work / "search.lua")
+        run = run_wrk(
+            wrk, target, script, threads=args.threads, connections=args.connections,
+            seconds=seconds,
+        )  # fmt: skip
+    else:
+        run = run_python(target, token, queries, connections=args.connections, seconds=seconds)
+    run["server_cpu_s"] = server_cpu_seconds(server) - cpu_before
+    run["cpu_ms_per_request"] = 1000 * run["server_cpu_s"] / max(run["requests"], 1)
+    return run
+
+
+def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One figure from several rounds: throughput over all of them, latencies their median."""
+    if len(runs) == 1:
+        return runs[0]
+    requests = sum(r["requests"] for r in runs)
+    seconds = sum(r["seconds"] for r in runs)
+    combined: dict[str, Any] = {
+        "requests": requests,
+        "seconds": seconds,
+        "rps": requests / seconds,
+        "max_ms": max(r["max_ms"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "codes": {c: sum(r["codes"][c] for r in runs) for c in ("00", "01", "02")},
+        "server_cpu_s": sum(r["server_cpu_s"] for r in runs),
+        "rounds": runs,
+    }
+    combined["cpu_ms_per_request"] = 1000 * combined["server_cpu_s"] / max(requests, 1)
+    for key in ("p50_ms", "p90_ms", "p99_ms"):
+        combined[key] = statistics.median(r[key] for r in runs)
+    return combined
+
+
+def verify_audit(url: str, secret: str) -> dict[str, Any]:
+    """Recompute every audit chain (Carnet's and the bare server's entries interleave)."""
+    from carnet.audit.service import AuditService
+    from carnet.db import Database
+
+    database = Database(url, pool_size=1)
+    try:
+        with database.session() as session:
+            report = AuditService(secret, 1).verify(session)
+    finally:
+        database.dispose()
+    return {
+        "ok": report.ok,
+        "chains": report.chains,
+        "events": report.events,
+        "problems": report.problems[:10],
+    }
+
+
+def check_bare_constants() -> None:
+    """The bare server copies a few of Carnet's constants: fail early if they drifted."""
+    import importlib
+
+    from carnet.identity.oids import OID_BY_KIND
+    from carnet.identity.service import SEARCH_LABELS
+
+    if str(ROOT / "bench") not in sys.path:
+        sys.path.insert(0, str(ROOT / "bench"))
+    bare = importlib.import_module("bare_lookup")
+    if bare.SEARCH_LABELS != SEARCH_LABELS or bare.OID_BY_KIND != OID_BY_KIND:
+        raise SystemExit("bench/bare_lookup.py: labels or OIDs differ from Carnet's: update them")
 
 
 # -- report -------------------------------------------------------------------------------------
 
 
+def _row(database: str, server: str, persons: int, imported: str, run: dict[str, Any]) -> str:
+    codes = run["codes"]
+    total = sum(codes.values()) or 1
+    mix = " / ".join(f"{100 * codes[c] / total:.1f} %" for c in ("00", "01", "02"))
+    return (
+        f"| {database} | {server} | {persons:,} | {imported} | {run['rps']:,.0f} | "
+        f"{run['p50_ms']:.1f} ms | {run['p99_ms']:.1f} ms | {run['cpu_ms_per_request']:.2f} ms | "
+        f"{run['errors']:,} | {mix} |"
+    )
+
+
 def table(results: list[Result]) -> str:
     header = (
-        "| backend | persons | import | requests/s | p50 | p99 | errors | observed 00/01/02 |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---|"
+        "| backend | server | persons | import | requests/s | p50 | p99 | server CPU/request "
+        "| errors | observed 00/01/02 |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     lines = [header]
     for r in results:
-        run = r.run
-        codes = run["codes"]
-        total = sum(codes.values()) or 1
-        mix = " / ".join(f"{100 * codes[c] / total:.1f} %" for c in ("00", "01", "02"))
+        imported = f"{r.import_seconds:.0f} s ({r.persons / r.import_seconds:,.0f}/s)"
+        lines.append(_row(r.database, "Carnet", r.persons, imported, r.run))
+        if r.bare_run is not None:
+            lines.append(_row(r.database, "bare ASGI", r.persons, "(same database)", r.bare_run))
+    return "\n".join(lines)
+
+
+def ratio_table(results: list[Result]) -> str:
+    """Carnet / bare: throughput below 1 and latencies above 1 are what the framework costs."""
+    compared = [r for r in results if r.bare_run is not None]
+    if not compared:
+        return ""
+    lines = [
+        "| backend | requests/s Carnet/bare | p50 Carnet/bare | p99 Carnet/bare "
+        "| server CPU/request Carnet/bare |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for r in compared:
+        assert r.bare_run is not None
+        ours, bare = r.run, r.bare_run
         lines.append(
-            f"| {r.database} | {r.persons:,} | {r.import_seconds:.0f} s "
-            f"({r.persons / r.import_seconds:,.0f}/s) | {run['rps']:,.0f} | "
-            f"{run['p50_ms']:.1f} ms | {run['p99_ms']:.1f} ms | {run['errors']:,} | {mix} |"
+            f"| {r.database} | {ours['rps'] / bare['rps']:.2f} "
+            f"| {ours['p50_ms'] / bare['p50_ms']:.2f} | {ours['p99_ms'] / bare['p99_ms']:.2f} "
+            f"| {ours['cpu_ms_per_request'] / bare['cpu_ms_per_request']:.2f} |"
         )
     return "\n".join(lines)
 
@@ -563,8 +774,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=2026, help="population seed")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL database to create")
-    parser.add_argument("--duration", type=int, default=30, help="measured seconds per backend")
-    parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds per backend")
+    parser.add_argument("--duration", type=int, default=30, help="measured seconds per server")
+    parser.add_argument("--warmup", type=int, default=5, help="warm-up seconds per server")
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="split --duration into this many turns per server, alternating Carnet and bare "
+        "(throughput over all turns, latency percentiles the median of the turns)",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=min(cores, 4), help="wrk threads")
     parser.add_argument("--workers", type=int, default=cores, help="server worker processes")
@@ -580,12 +796,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=Path(tempfile.gettempdir()) / "carnet-bench",
         help="population cache, SQLite database, server logs",
     )
+    parser.add_argument(
+        "--compare-bare", action=argparse.BooleanOptionalAction, default=True,
+        help="also measure bench/bare_lookup.py (same SQL, no framework) on the same database",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bare-pre-ping", action="store_true",
+        help="bare server: send SQLAlchemy's pre-ping SELECT 1 at each checkout (PostgreSQL)",
+    )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    if args.rounds < 1 or args.duration < args.rounds:
+        parser.error("--rounds must be between 1 and --duration")
     return args
 
 
@@ -594,38 +820,80 @@ def main(argv: list[str]) -> int:
     work: Path = args.work_dir
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("CARNET_DATA_DIR", str(work / "data"))  # COG cache for this process
+    # One random secret for the run, in this process too: the import's audit entry (written
+    # here) and the servers' entries are then chained with the same key, and the trail verifies.
+    secret = os.urandom(32).hex()
+    os.environ["CARNET_SECRET_KEY"] = secret
     machine = machine_info()
+    machine["load_average_start"] = round(os.getloadavg()[0], 2)
     wrk = None if args.load_generator == "python" else ensure_wrk()
     if args.load_generator == "wrk" and wrk is None:
         raise SystemExit("wrk is not installed and could not be installed")
     if wrk is None:
         say("wrk unavailable: using the asyncio/httpx2 load generator (it needs CPU itself)")
 
+    if args.compare_bare:
+        check_bare_constants()
     population = population_file(work, args.size, args.seed)
     queries = query_set(work, population, args.queries, args.seed)
     results = [
-        bench_backend(backend, args, work, population, queries, wrk) for backend in args.backends
+        bench_backend(backend, args, work, population, queries, wrk, secret)
+        for backend in args.backends
     ]
 
+    # Other processes share the machine's cores: the load average says how busy it was.
+    machine["load_average_end"] = round(os.getloadavg()[0], 2)
     command = " ".join(shlex.quote(a) for a in [sys.executable, "bench/lookup.py", *argv])
     expected = {c: sum(q["expected"] == c for q in queries) for c in ("00", "01", "02")}
     checked = ", ".join(
         f"{r.backend} {r.correctness['as_expected']}/{r.correctness['checked']}" for r in results
     )
+    bare_checked = ", ".join(
+        f"{r.backend} {r.bare_correctness['as_expected']}/{r.bare_correctness['checked']} "
+        f"(same JSON as Carnet: {r.bare_correctness['same_as_carnet']})"
+        for r in results
+        if r.bare_correctness is not None
+    )
+    audits = ", ".join(
+        f"{r.backend} {'verified' if r.audit['ok'] else 'BROKEN'} ({r.audit['events']:,} entries, "
+        f"{r.audit['chains']} chains)"
+        for r in results
+        if r.audit is not None
+    )
+    ratios = ratio_table(results)
     report = "\n".join(
         [
             f"# Lookup benchmark, {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
             "",
             table(results),
             "",
+            *(
+                [
+                    "Carnet against the bare ASGI server (bench/bare_lookup.py: same SQL, raw "
+                    "driver, no FastAPI/Pydantic/SQLAlchemy"
+                    + (", with SQLAlchemy's pre-ping" if args.bare_pre_ping else "")
+                    + "), same database, same load:",
+                    "",
+                    ratios,
+                    "",
+                ]
+                if ratios
+                else []
+            ),
             f"Request mix sent (expected): {expected['00']} → 00, {expected['01']} → 01, "
             f"{expected['02']} → 02 over {len(queries)} distinct searches, cycled.",
             f"Load: {results[0].load_generator if results else '-'}, {args.connections} "
-            f"connections, {args.threads} threads, {args.duration} s after {args.warmup} s of "
-            f"warm-up; server: granian, {args.workers} worker(s), on the same machine.",
-            f"Correctness: {checked} sample queries answered their expected code.",
+            f"connections, {args.threads} threads, {args.duration} s per server"
+            + (f" in {args.rounds} alternating rounds" if args.rounds > 1 else "")
+            + f" after {args.warmup} s of warm-up; servers: granian, {args.workers} worker(s), "
+            "on the same machine.",
+            f"Correctness: {checked} sample queries answered their expected code"
+            + (f"; bare server: {bare_checked}." if bare_checked else "."),
+            f"Audit trail after the runs: {audits}.",
             f"Machine: {machine['cores']} cores, {machine['cpu']}, {machine['memory']}, "
-            f"{machine['os']}, Python {machine['python']}.",
+            f"{machine['os']}, Python {machine['python']}; 1-minute load average "
+            f"{machine['load_average_start']} at the start, {machine['load_average_end']} at the "
+            "end.",
             f"Command: `{command}`",
         ]
     )
