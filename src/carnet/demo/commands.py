@@ -119,3 +119,38 @@ def load(
         )
     lines.append(f"API reference: {base}/api/openapi.json")
     typer.echo("\n".join(lines))
+
+
+population_app = typer.Typer(
+    no_args_is_help=True,
+    help="A synthetic national population in the import formats (register, rights, cards).",
+)
+
+
+@population_app.command("generate")
+def population_generate(
+    size: Annotated[int, typer.Option(min=0, help="Number of persons")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = (
+        DEFAULT_SEED
+    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write every file into this directory (register.csv, rights.csv with the "
+            "dependants, card_holders.csv) instead of the register on standard output"
+        ),
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Report progress on standard error")] = True,
+) -> None:
+    """Stream a synthetic population: the register CSV on standard output, or every file."""
+    if out is None:
+        population(size=size, seed=seed, out=None)
+        return
+    from carnet.demo.families import write_population_files
+
+    def report(stage: str, count: int) -> None:
+        if progress:
+            typer.echo(f"{stage}: {count:,} lines", err=True)
+
+    counts = write_population_files(out, size, seed, progress=report)
+    typer.echo(json.dumps({"out": str(out), **counts}))
