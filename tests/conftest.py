@@ -125,11 +125,17 @@ def auth_headers(app_client: TestClient, db: Database) -> TokenFactory:
     """Register a client with the given scopes and return Authorization headers for it."""
     from carnet.auth.service import AuthService
 
-    def make(*scopes: str, structure_id: int | None = None) -> dict[str, str]:
+    def make(
+        *scopes: str, structure_id: int | None = None, professional_id: int | None = None
+    ) -> dict[str, str]:
         service: AuthService = app_client.app.state.auth_service  # type: ignore[attr-defined]
         with db.session() as s:
             created = service.create_client(
-                s, name="test software", scopes=list(scopes), structure_id=structure_id
+                s,
+                name="test software",
+                scopes=list(scopes),
+                structure_id=structure_id,
+                professional_id=professional_id,
             )
         basic = base64.b64encode(f"{created.client_id}:{created.client_secret}".encode()).decode()
         response = app_client.post(
@@ -141,3 +147,38 @@ def auth_headers(app_client: TestClient, db: Database) -> TokenFactory:
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     return make
+
+
+# -- mail (carnet.mail) -----------------------------------------------------------------------
+from carnet.mail.sink import MailSink  # noqa: E402
+
+
+@pytest.fixture
+def mail_sink(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSink]:
+    """A real SMTP server (``carnet.mail.sink.MailSink``) on an ephemeral port, for one test.
+
+    - ``mail_sink.port``: the bound port;
+    - ``mail_sink.messages()``: the ``StoredMessage``s received, oldest first;
+    - ``mail_sink.wait_for(to, timeout=5)``: the newest message to ``to`` (case-insensitive),
+      polling; ``TimeoutError`` if none arrives. ``StoredMessage`` has ``id, received_at, sender,
+      to, recipients, subject, text, message_id, headers``.
+
+    To make the application's mail reach it, use ``mail_settings``: override ``settings`` in the
+    test module (or the domain's ``conftest.py``) and ``app_client``/``auth_headers`` follow::
+
+        @pytest.fixture
+        def settings(mail_settings: Settings) -> Settings:
+            return mail_settings
+
+        def test_code_arrives(app_client, auth_headers, mail_sink):
+            ...  # an API call that sends mail
+            code = re.search(r"\\d{6}", mail_sink.wait_for("jeanne@example.org").text)
+    """
+    with MailSink(tmp_path_factory.mktemp("mail"), "127.0.0.1", 0) as sink:
+        yield sink
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, mail_sink: MailSink) -> Settings:
+    """``settings`` whose SMTP server is ``mail_sink`` (``MailService.from_settings`` uses it)."""
+    return settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": mail_sink.port})

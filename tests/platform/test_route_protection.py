@@ -14,6 +14,25 @@ PUBLIC = {
     ("POST", "/oauth2/token"),
     ("GET", "/fhir/metadata"),
     ("GET", "/fhir/structures/{structure_id}/metadata"),
+    # The public key of invoice signatures: anyone (a fund, an auditor) must verify them.
+    ("GET", "/api/v1/apcv/jwks"),
+    # Card activation: the person has no card (hence no token) yet; NIR + birth date + e-mail
+    # code stand in for authentication, and refusals never say which one failed.
+    ("POST", "/api/v1/card/activations"),
+    ("GET", "/api/v1/card/activations/{activation_id}"),
+    ("POST", "/api/v1/card/activations/{activation_id}/email-confirmation"),
+    ("POST", "/api/v1/card/activations/{activation_id}/device"),
+    # Lost phone: the holder has no device left to sign in with; the account's e-mail code.
+    ("POST", "/api/v1/card/lost"),
+    ("POST", "/api/v1/card/lost/{activation_id}/confirmation"),
+    # Signing in with the card: the signed code (device + secret code) is the credential.
+    ("POST", "/api/v1/card/sessions"),
+    # Passkey cards (web app): binding a passkey to a proofed activation, and exchanging an
+    # assertion with user verification (the credential itself) for a platform-signed code.
+    ("POST", "/api/v1/card/activations/{activation_id}/passkey/options"),
+    ("POST", "/api/v1/card/activations/{activation_id}/passkey"),
+    ("POST", "/api/v1/card/passkey/options"),
+    ("POST", "/api/v1/card/passkey/codes"),
 }
 
 
