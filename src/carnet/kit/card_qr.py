@@ -3,7 +3,8 @@
 A QR code is ``"CV1:" + base45(COSE_Sign1)`` (RFC 9052, tag 18), signed with ES256 by the device
 credential the card was activated with (or, for a passkey card in the web app, by the platform
 after a WebAuthn assertion with user verification). The payload is a CBOR map with integer keys,
-so that the whole code stays near 200 characters: QR version ≤ 10 at error-correction level Q.
+so that the whole code stays near 220 characters: QR version 10 or 11 at error-correction
+level Q (the issue's limit is 12).
 
 The secret code never leaves the phone and is never stored: the device derives a *PIN key*
 (scrypt of the code and a per-card salt) each time the holder types it, and puts a truncated
