@@ -62,7 +62,7 @@ def load(
 ) -> None:
     """Load the demo: synthetic register, a care structure and an API client (idempotent)."""
     from carnet.commands_support import auth_service, database
-    from carnet.demo.loader import DEMO_SCOPES, DEMO_STRUCTURE_NAME, load_demo
+    from carnet.demo.loader import DEMO_CARD_SCOPES, DEMO_SCOPES, DEMO_STRUCTURE_NAME, load_demo
 
     settings = get_settings()
     setup = load_demo(
@@ -117,6 +117,36 @@ def load(
         lines.append(
             "No example identities: the register was not loaded from a demo population file."
         )
+    from carnet.demo.loader import load_card_demo
+
+    card = load_card_demo(
+        database(),
+        auth_service(),
+        settings.data_dir,
+        setup.population_file,
+        seed=seed,
+        say=lambda line: typer.echo(line, err=True),
+    )
+    lines += [
+        "",
+        f"The digital card — a doctor's software client (bound to RPPS {card.professional_rpps};"
+        f" scopes: {' '.join(DEMO_CARD_SCOPES)}):",
+        f"  client_id     {card.client_id}",
+        f"  client_secret {card.client_secret}",
+    ]
+    if card.holder is not None:
+        holder = card.holder
+        lines += [
+            f"An insured person with {card.dependants} children attached: activate the card with"
+            " the reference wallet (the e-mailed code is in the development mailbox:"
+            " `carnet mail list`, `carnet mail show ID`):",
+            f"  .venv/bin/carnet wallet activate --server {base} --dir var/demo-wallet \\",
+            f"    --nir {holder['nir']} --birth-date {holder['birth_date']}"
+            f" --email {holder['email']}",
+            "  .venv/bin/carnet wallet qr --dir var/demo-wallet --png var/card.png",
+            "Then POST the QR text to /api/v1/apcv/contexts with the doctor's token and"
+            f' {{"professional": {{"rpps": "{card.professional_rpps}"}}}}.',
+        ]
     lines.append(f"API reference: {base}/api/openapi.json")
     typer.echo("\n".join(lines))
 

@@ -193,7 +193,32 @@ def write_population_files(
             count += 1
             if progress and count % 100_000 == 0:
                 progress("register", count)
-    counts = {"register": count, "rights": 0, "dependants": 0, "card_holders": 0}
+    counts = {"register": count}
+    counts.update(_write_rights(register, out, pool, rng, as_of, progress))
+    return counts
+
+
+def write_rights_files(
+    register: Path, out: Path, seed: int, *, as_of: date = AS_OF
+) -> dict[str, int]:
+    """rights.csv and card_holders.csv under ``out`` for an existing register file."""
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed * 7919 + 17)  # noqa: S311 - reproducible synthetic data
+    pool = _ParentPool(rng, as_of)
+    for row in _rows(register):
+        pool.offer(row)
+    return _write_rights(register, out, pool, rng, as_of, None)
+
+
+def _write_rights(
+    register: Path,
+    out: Path,
+    pool: _ParentPool,
+    rng: random.Random,
+    as_of: date,
+    progress: Callable[[str, int], None] | None,
+) -> dict[str, int]:
+    counts = {"rights": 0, "dependants": 0, "card_holders": 0}
 
     # Per birth year (rows of one year come together), the (parent, birth date) pairs already
     # used: two children of one parent born the same day need distinct ranks.

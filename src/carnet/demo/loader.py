@@ -506,3 +506,94 @@ def demo_examples(path: Path) -> list[SearchQuery]:
     for category in order:
         examples.extend(found[category])
     return examples
+
+
+# -- the card demo: professionals, rights, a professional's client, a card holder ---------------
+
+DEMO_DOCTOR_RPPS = "10100000017"  # Dr Claire Morel, general practitioner, in data/directory.csv
+DEMO_CARD_SCOPES = ("apcv", "directory.read", "ins.read", "rights.read")
+DEMO_CARD_CLIENT_NAME = "Demo doctor's practice software"
+CARD_STATE_FILE = "demo-card.json"
+
+
+@dataclass
+class CardDemo:
+    professional_rpps: str
+    client_id: str
+    client_secret: str
+    # A card holder with children attached (nir, birth_date, email), None without rights data.
+    holder: dict[str, str] | None
+    dependants: int
+
+
+def load_card_demo(
+    database: Database,
+    auth: AuthService,
+    data_dir: Path,
+    population_file: Path | None,
+    *,
+    seed: int,
+    say: Callable[[str], None] = lambda _: None,
+) -> CardDemo:
+    """Directory, rights and a professional's client for trying the card (idempotent)."""
+    from carnet.demo.families import write_rights_files
+    from carnet.directory.importer import import_directory
+    from carnet.directory.service import directory_service
+    from carnet.rights.importer import import_rights
+
+    directory = import_directory(database, Path(__file__).parent / "data" / "directory.csv")
+    if not directory.committed:
+        raise RuntimeError("the demo directory was refused by the importer")
+    state_path = data_dir / CARD_STATE_FILE
+    card_state: dict[str, Any] = (
+        json.loads(state_path.read_text(encoding="utf-8")) if state_path.is_file() else {}
+    )
+
+    holder: dict[str, str] | None = None
+    dependants = 0
+    if population_file is not None:
+        out = data_dir / f"{population_file.stem}-rights"
+        if card_state.get("rights") != str(population_file) or not (out / "rights.csv").is_file():
+            say(f"Deriving families and insurance rights into {out} …")
+            write_rights_files(population_file, out, seed)
+            say("Importing the rights …")
+            report = import_rights(database, out / "rights.csv", skip_invalid=True)
+            if report.invalid:
+                say(f"{report.invalid} rights lines skipped")
+            card_state["rights"] = str(population_file)
+        parents: dict[str, int] = {}
+        with (out / "rights.csv").open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["insured_nir"]:
+                    parents[row["insured_nir"]] = parents.get(row["insured_nir"], 0) + 1
+        with (out / "card_holders.csv").open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if parents.get(row["nir"], 0) >= 2:
+                    holder, dependants = dict(row), parents[row["nir"]]
+                    break
+
+    with database.session() as session:
+        professional_id = directory_service.professional_id_for_binding(session, DEMO_DOCTOR_RPPS)
+        client_id, secret = card_state.get("client_id"), card_state.get("client_secret")
+        usable = False
+        if client_id and secret:
+            try:
+                client = auth.authenticate_basic(session, client_id, secret)
+                usable = client.professional_id == professional_id
+            except OAuthError:
+                usable = False
+        if not usable:
+            created = auth.create_client(
+                session,
+                name=DEMO_CARD_CLIENT_NAME,
+                scopes=list(DEMO_CARD_SCOPES),
+                professional_id=professional_id,
+            )
+            assert created.client_secret is not None
+            client_id, secret = created.client_id, created.client_secret
+    card_state.update({"client_id": client_id, "client_secret": secret})
+    fd = os.open(state_path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(card_state, handle, indent=2)
+    os.replace(state_path.with_suffix(".tmp"), state_path)
+    return CardDemo(DEMO_DOCTOR_RPPS, str(client_id), str(secret), holder, dependants)
