@@ -55,19 +55,17 @@ from __future__ import annotations
 import csv
 import functools
 import getpass
-import io
 import json
 import marshal
-import os
 import re
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -91,6 +89,7 @@ from carnet.directory.repository import (
     DirectoryImportRepository,
 )
 from carnet.exceptions import AppError, BadRequest
+from carnet.kit.csv_source import CsvSource, open_csv_source
 from carnet.vigilance.service import ensure_structures, normalise_structure_identifier
 
 __all__ = ["DEFAULT_BATCH_SIZE", "HEADER", "MAX_ERRORS", "ImportReport", "import_directory"]
@@ -279,56 +278,6 @@ def _validate_line(line_no: int, fields: list[str]) -> LineRow:
 # ------------------------------------------------------------------------------------------------
 
 
-class _CountingReader(io.RawIOBase):
-    """A binary stream that counts the bytes read (for the progress bar)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        self.count += n or 0
-        return int(n or 0)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-@dataclass
-class _Source:
-    stream: TextIO
-    name: str
-    total_bytes: int | None = None
-    counter: _CountingReader | None = None
-
-
-@contextmanager
-def _open_source(source: Path | str | TextIO, name: str | None) -> Iterator[_Source]:
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        raw = path.open("rb", buffering=0)
-        counter = _CountingReader(raw)
-        stream = io.TextIOWrapper(
-            io.BufferedReader(counter, buffer_size=1 << 20),
-            encoding="utf-8-sig",
-            errors="replace",  # an invalid byte becomes U+FFFD, reported on its line
-            newline="",
-        )
-        try:
-            size = os.fstat(raw.fileno()).st_size
-            yield _Source(stream, name or str(path), size if size > 0 else None, counter)
-        finally:
-            stream.close()
-        return
-    stream_name = getattr(source, "name", None)
-    yield _Source(source, name or (stream_name if isinstance(stream_name, str) else "<stream>"))
-
-
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,39}")
 
 
@@ -480,7 +429,7 @@ class _Progress(AbstractContextManager["_Progress"]):
 
 
 def _validation_pass(
-    source: _Source,
+    source: CsvSource,
     spool: _Spool,
     report: ImportReport,
     errors: _ErrorList,
@@ -646,7 +595,7 @@ def import_directory(
         raise ValueError("batch_size must be at least 1")
     started = time.perf_counter()
     with ExitStack() as stack:
-        opened = stack.enter_context(_open_source(source, source_name))
+        opened = stack.enter_context(open_csv_source(source, source_name))
         report = ImportReport(source=opened.name)
         spool = _Spool()
         stack.callback(spool.close)

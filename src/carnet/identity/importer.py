@@ -68,22 +68,20 @@ from __future__ import annotations
 
 import csv
 import getpass
-import io
 import json
 import marshal
 import multiprocessing
-import os
 import re
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -104,6 +102,7 @@ from carnet.identity.models import Person
 from carnet.identity.places import get_places
 from carnet.identity.repository import RegisterImportRepository, RejectedLine
 from carnet.identity.service import previous_matricule_kind, validate_record
+from carnet.kit.csv_source import CsvSource, open_csv_source
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -267,60 +266,6 @@ def _validate_chunk(
 # ------------------------------------------------------------------------------------------------
 # Reading the file
 # ------------------------------------------------------------------------------------------------
-
-
-class _CountingReader(io.RawIOBase):
-    """A binary stream that counts the bytes read (for the progress bar)."""
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        self.count += n or 0
-        return int(n or 0)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-@dataclass
-class _Source:
-    stream: TextIO
-    name: str
-    total_bytes: int | None = None
-    counter: _CountingReader | None = None
-
-    @property
-    def bytes_read(self) -> int | None:
-        return self.counter.count if self.counter is not None else None
-
-
-@contextmanager
-def _open_source(source: Path | str | TextIO, name: str | None) -> Iterator[_Source]:
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        raw = path.open("rb", buffering=0)
-        counter = _CountingReader(raw)
-        stream = io.TextIOWrapper(
-            io.BufferedReader(counter, buffer_size=1 << 20),
-            encoding="utf-8-sig",
-            errors="replace",  # an invalid byte becomes U+FFFD, reported on its line
-            newline="",
-        )
-        try:
-            size = os.fstat(raw.fileno()).st_size
-            yield _Source(stream, name or str(path), size if size > 0 else None, counter)
-        finally:
-            stream.close()
-        return
-    stream_name = getattr(source, "name", None)
-    yield _Source(source, name or (stream_name if isinstance(stream_name, str) else "<stream>"))
 
 
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,39}")
@@ -511,7 +456,7 @@ class _Progress(AbstractContextManager["_Progress"]):
 
 
 def _validation_pass(
-    source: _Source,
+    source: CsvSource,
     spool: _Spool,
     report: ImportReport,
     errors: _ErrorList,
@@ -744,7 +689,7 @@ def import_register(
     started = time.perf_counter()
     get_places()  # load the COG once, before any worker is forked
     with ExitStack() as stack:
-        opened = stack.enter_context(_open_source(source, source_name))
+        opened = stack.enter_context(open_csv_source(source, source_name))
         report = ImportReport(source=opened.name)
         spool = _Spool()
         stack.callback(spool.close)
