@@ -149,6 +149,28 @@ def auth_headers(app_client: TestClient, db: Database) -> TokenFactory:
     return make
 
 
+HolderHeaders = Callable[[int], dict[str, str]]
+
+
+@pytest.fixture
+def holder_headers(app_client: TestClient) -> HolderHeaders:
+    """Authorization headers of a signed-in card holder (scope ``holder``) for a person key.
+
+    The token is the one ``POST /api/v1/card/sessions`` issues after a card presentation; tests
+    of the health space mint it directly (card_id 0: no card) rather than activate a card.
+    """
+    from datetime import UTC, datetime
+
+    from carnet.auth.service import AuthService
+
+    def make(person_id: int) -> dict[str, str]:
+        service: AuthService = app_client.app.state.auth_service  # type: ignore[attr-defined]
+        token = service.issue_holder_token(person_id=person_id, card_id=0, now=datetime.now(UTC))
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    return make
+
+
 # -- mail (carnet.mail) -----------------------------------------------------------------------
 from carnet.mail.sink import MailSink  # noqa: E402
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from carnet.db import Database
 from carnet.identity.models import InsHistory, Person
 
 
@@ -110,3 +112,41 @@ def add_cast(session: Session) -> Cast:
         previous=[karim_nia],
     )
     return Cast(claire_lyon, claire_marseille, awa, karim, karim_nia)
+
+
+def add_professional(
+    db: Database,
+    rpps: str,
+    *,
+    family_name: str = "Morel",
+    given_name: str = "Claire",
+    profession: str = "10",
+    specialty: str = "",
+    structure_identifier: str = "90000001900019",
+    structure_name: str = "Cabinet médical des Tilleuls",
+) -> int:
+    """A professional of the directory (through the real importer); returns the directory key.
+
+    ``profession`` is a TRE_G15 code (10 doctor, 21 pharmacist, 40 dental surgeon, 50 midwife,
+    60 nurse, 70 physiotherapist, 80 podiatrist); ``rpps`` 11 digits.
+    """
+    from carnet.directory.importer import HEADER, import_directory
+    from carnet.directory.service import directory_service
+
+    line = [
+        rpps,
+        "8" + rpps,
+        family_name,
+        given_name,
+        profession,
+        specialty,
+        structure_identifier,
+        structure_name,
+        "Rennes",
+        "1",
+    ]
+    text = ",".join(HEADER) + "\n" + ",".join(line) + "\n"
+    report = import_directory(db, io.StringIO(text, newline=""))
+    assert report.committed, report.errors
+    with db.session() as session:
+        return directory_service.professional_id_for_binding(session, rpps)

@@ -58,6 +58,34 @@ class Settings(BaseSettings):
     card_webauthn_origin: str = "http://localhost:8000"
     card_webauthn_challenge_ttl_seconds: int = Field(default=300, ge=30, le=900)
 
+    # -- the personal health space (carnet.space, carnet.access, carnet.documents, carnet.profile)
+    # Opt-out: the space opens this many days after the information message (R1111-28: 6 weeks).
+    space_objection_days: int = Field(default=42, ge=1)
+    # A closed space is archived this long, then purged (R1111-36: 10 years).
+    space_archive_days: int = Field(default=3653, ge=1)
+    # An express deletion request is honoured within this delay (R1111-36: 3 months at most).
+    space_deletion_max_days: int = Field(default=90, ge=0, le=92)
+    # Break-glass and regulator access last this long once opened with a reason.
+    space_emergency_access_hours: int = Field(default=12, ge=1, le=72)
+    # Wraps each space's document key (AES key wrap). Base64 of 32 random bytes; empty in
+    # development/test means a key derived from secret_key. Required in production.
+    space_master_key: str = Field(default="", repr=False)
+    # Document contents: "filesystem" (under blob_dir, default DATA_DIR/blobs) or "s3".
+    blob_store: Literal["filesystem", "s3"] = "filesystem"
+    blob_dir: Path | None = None
+    s3_endpoint_url: str = ""
+    s3_bucket: str = "carnet-documents"
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = Field(default="", repr=False)
+    document_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    # R1111-53: a document hidden pending an announcement consultation: the patient is told after
+    # 2 weeks, and it becomes visible by itself after 1 month.
+    document_announcement_notice_days: int = Field(default=14, ge=1)
+    document_announcement_visible_days: int = Field(default=30, ge=1)
+    # Scheduled jobs run by the server every this many seconds (0: never; `carnet jobs run`).
+    jobs_interval_seconds: int = Field(default=300, ge=0)
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development" and (
@@ -66,6 +94,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CARNET_SECRET_KEY must be set to a random value of at least 32 characters "
                 "outside development (refusing the placeholder)"
+            )
+        if self.env == "production" and not self.space_master_key:
+            raise ValueError(
+                "CARNET_SPACE_MASTER_KEY must be set in production (base64 of 32 random bytes): "
+                "it wraps every health space's document key"
             )
         return self
 

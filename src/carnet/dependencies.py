@@ -134,6 +134,23 @@ class RequireScopes:
         return principal
 
 
+class RequireAnyScope(RequireScopes):
+    """Authenticate the bearer token and demand at least one of the listed scopes.
+
+    For routes shared by holders and professionals (a health space's routes): which of them may
+    do what is then decided by the chokepoint, ``access.service.authorize``.
+    """
+
+    async def __call__(self, request: Request) -> Principal:
+        principal = await RequireScopes()(request)
+        if not any(principal.has(s) for s in self.scopes):
+            raise Forbidden(
+                f"this token needs one of the scopes {' '.join(self.scopes)}",
+                code="insufficient_scope",
+            )
+        return principal
+
+
 InsRead = Annotated[Principal, Depends(RequireScopes("ins.read"))]
 InsWrite = Annotated[Principal, Depends(RequireScopes("ins.write"))]
 IdentitiesRead = Annotated[Principal, Depends(RequireScopes("identities.read"))]
@@ -144,3 +161,8 @@ RightsRead = Annotated[Principal, Depends(RequireScopes("rights.read"))]
 ApcvUse = Annotated[Principal, Depends(RequireScopes("apcv"))]
 # A card holder signed in with their card (device + secret code): ``principal.person_id`` is set.
 Holder = Annotated[Principal, Depends(RequireScopes(HOLDER_SCOPE))]
+# Professional software feeding and reading health spaces (FHIR DocumentReference, profile).
+DmpUse = Annotated[Principal, Depends(RequireScopes("dmp"))]
+# Anyone a health space's routes may serve: its holder (or a parent, a relative), a professional,
+# the emergency regulator. ``access.service.authorize`` decides the rest.
+SpaceCaller = Annotated[Principal, Depends(RequireAnyScope(HOLDER_SCOPE, "dmp", "dmp.regulation"))]

@@ -11,6 +11,10 @@ SCOPES: dict[str, str] = {
     "directory.read": "Read the directory of health professionals",
     "rights.read": "Query a beneficiary's health-insurance rights (ADRi-like)",
     "apcv": "Read insured persons' digital cards (apCV contexts, invoice signatures)",
+    "dmp": "Read and feed patients' health spaces (DMP documents, medical profile) within the "
+    "access rules: consent or care relationship, access matrix, blocks",
+    "dmp.regulation": "Emergency regulation (SAMU-Centre 15): read the health space of a person "
+    "a call concerns, unless they refused emergency access",
 }
 
 # Granted only to a card holder signed in with their card, never to a software client.
