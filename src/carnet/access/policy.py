@@ -44,6 +44,104 @@ INVISIBLE_PATIENT = 2  # hidden from the patient pending an announcement consult
 INVISIBLE_REPRESENTANTS_LEGAUX = 4  # hidden from the legal representatives (a minor's secret)
 VISIBILITY_FLAGS = MASQUE_PS | INVISIBLE_PATIENT | INVISIBLE_REPRESENTANTS_LEGAUX
 
+# What a relative (aidant) may be given, as "area:action" (``aidant_scope``).
+AIDANT_SCOPES = (
+    "documents:read",
+    "documents:write",
+    "profile:read",
+    "profile:write",
+    "history:read",
+)
+
+
+def aidant_scope(area: Area, action: Action) -> str:
+    return f"{area.value}:{action.value}"
+
+
+# The DMP document types (XDS typeCode, JDV_J66 subset, domain.md §5.3) the access matrix knows.
+# A matrix rule ``*`` ("every type") of a profession that refuses none of these also covers types
+# not listed here; otherwise a non-listed type is readable only when a rule names it.
+DMP_TYPE_CODES: dict[str, str] = {
+    "11490-0": "Lettre de liaison de sortie",
+    "11502-2": "Compte rendu de biologie",
+    "18748-4": "Compte rendu d'imagerie",
+    "34133-9": "Synthèse d'épisode de soins",
+    "60591-5": "Volet de synthèse médicale (VSM)",
+    "57833-6": "Prescription de produits de santé",
+    "57832-8": "Prescription de soins",
+    "60593-1": "Dispensation médicamenteuse",
+    "11369-6": "Historique des vaccinations",
+    "87273-9": "Note de vaccination",
+    "15507-7": "Compte rendu de passage aux urgences",
+    "34874-8": "Compte rendu opératoire",
+    "89601-9": "Certificat médical",
+    "96874-3": "Certificat de vaccination COVID-19",
+    "57057-5": "Synthèse d'accouchement",
+    "DOCPAT01": "Synthèse (déposée par le patient)",
+    "DOCPAT02": "Traitement (déposé par le patient)",
+    "DOCPAT03": "Compte rendu (déposé par le patient)",
+    "DOCPAT04": "Imagerie (déposée par le patient)",
+    "DOCPAT05": "Biologie (déposée par le patient)",
+    "DOCPAT06": "Prévention (déposée par le patient)",
+    "DOCPAT07": "Certificat (déposé par le patient)",
+    "DOCPAT08": "Profil médical Mon Espace Santé",
+    "DOCPAT09": "Document administratif (déposé par le patient)",
+    "EXPPAT_3": "Directives anticipées",
+    "PROT_ALD": "Protocole de soins ALD",
+    "REMB": "Données de remboursement",
+    "PRESC-BIO": "Prescription d'actes de biologie",
+    "PRESC-KINE": "Prescription d'actes de kinésithérapie",
+    "PRESC-INF": "Prescription d'actes infirmiers",
+    "PIECE-IDENTITE": "Pièce d'identité",
+}
+
+ANY_TYPE = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class MatrixRule:
+    profession_code: str
+    specialty_code: str  # "" for any specialty
+    type_code: str  # ANY_TYPE for every type
+    allowed: bool
+
+
+def readable_type_codes(
+    rules: list[MatrixRule], profession_code: str, specialty_code: str | None
+) -> frozenset[str] | None:
+    """The document types a profession (and specialty) may read under the access matrix.
+
+    The most specific rule wins: (specialty, type) > (any specialty, type) > (specialty, ``*``) >
+    (any specialty, ``*``); no rule: refused. None means every type (a ``*`` allowed and no known
+    type refused), an empty set none at all (a profession the matrix does not know).
+    """
+    specialty = specialty_code or ""
+    table: dict[tuple[str, str], bool] = {
+        (r.specialty_code, r.type_code): r.allowed
+        for r in rules
+        if r.profession_code == profession_code and r.specialty_code in ("", specialty)
+    }
+
+    def allowed(type_code: str) -> bool:
+        for key in (
+            (specialty, type_code),
+            ("", type_code),
+            (specialty, ANY_TYPE),
+            ("", ANY_TYPE),
+        ):
+            if key in table:
+                return table[key]
+        return False
+
+    default = allowed(ANY_TYPE)
+    named = {t for (_, t) in table if t != ANY_TYPE}
+    codes = set(DMP_TYPE_CODES) | named
+    readable = {c for c in codes if allowed(c)}
+    if default and readable == codes:
+        return None
+    return frozenset(readable)
+
+
 # Person-side actors and professional-side actors.
 PERSON_ACTORS = frozenset({ActorKind.HOLDER, ActorKind.REPRESENTATIVE, ActorKind.AIDANT})
 PROFESSIONAL_ACTORS = frozenset({ActorKind.PROFESSIONAL, ActorKind.EMERGENCY, ActorKind.REGULATOR})
@@ -81,6 +179,14 @@ class SpaceGrant:
     readable_type_codes: frozenset[str] | None = None
     # The grant row behind a professional's or a relative's access (consent, care, emergency…).
     basis: str | None = None
+    # How the holder's access history names the actor ("Dr Claire Morel (RPPS 10001234567)").
+    actor_label: str | None = None
+    # The software client acting (professionals), for the history.
+    client_id: str | None = None
+    specialty_code: str | None = None
+    profession_label: str | None = None
+    # The break-glass reason (emergency, regulator), copied into each history row.
+    reason: str | None = None
 
     @property
     def is_professional(self) -> bool:
