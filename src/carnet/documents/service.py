@@ -1,0 +1,1000 @@
+"""Use cases of the documents domain: upload, versions, listing, reading, deletion, visibility,
+the R1111-53 announcement job and the space purge.
+
+Who may do what is decided by ``access.service.authorize`` (a ``SpaceGrant``); this module only
+filters with the grant (``grant.may_see`` for one document, the same rules in SQL for listings)
+and audits every access with ``access_service.record`` in the request's transaction. A document
+the caller may not see is answered as missing (``DocumentNotFound``): its existence is not told.
+
+Contents are checked (``content.check_content``), their SHA-256 taken, then encrypted with the
+space's data key (``carnet.kit.envelope``) and written to the blob store before the row is
+flushed. Blob writes and deletions follow the transaction: a blob written by a transaction that
+rolls back is removed, and blobs of deleted documents are removed only once the deletion commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from carnet.access.policy import (
+    INVISIBLE_PATIENT,
+    INVISIBLE_REPRESENTANTS_LEGAUX,
+    MASQUE_PS,
+    Action,
+    ActorKind,
+    Area,
+    DocumentFacts,
+    SpaceGrant,
+)
+from carnet.access.service import access_service
+from carnet.audit import get_audit_service
+from carnet.auth.principal import Principal
+from carnet.cards.service import cards_service
+from carnet.config import Settings, get_settings
+from carnet.directory.service import directory_service
+from carnet.documents import schemas
+from carnet.documents.codes import CLASS_CODES, CODES_URL, TYPE_CODES
+from carnet.documents.content import check_content
+from carnet.documents.exceptions import (
+    ContentUnavailable,
+    DocumentNotFound,
+    DocumentTooLarge,
+    UnknownCode,
+)
+from carnet.documents.models import Document
+from carnet.documents.repository import (
+    DocumentFilter,
+    DocumentRepository,
+    VisibilityClause,
+)
+from carnet.exceptions import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from carnet.kit.blobstore import (
+    BlobNotFound,
+    BlobStore,
+    BlobStoreError,
+    FilesystemBlobStore,
+    S3BlobStore,
+)
+from carnet.kit.envelope import Envelope, EnvelopeError, parse_master_key
+from carnet.logging import get_logger
+from carnet.mail.exceptions import MailDeliveryError
+from carnet.mail.service import MailService
+
+log = get_logger(__name__)
+
+JOB_ACTOR = "job:documents"
+ANNOUNCEMENT_BATCH = 500
+
+
+# -- the vault: envelope + blob store, from the settings ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Vault:
+    envelope: Envelope
+    blobs: BlobStore
+
+
+_vaults: dict[tuple[Any, ...], Vault] = {}
+_vaults_lock = threading.Lock()
+
+
+def vault_for(settings: Settings) -> Vault:
+    """The envelope and blob store the settings describe (built once per distinct settings)."""
+    blob_dir = settings.blob_dir or Path(settings.data_dir) / "blobs"
+    key = (
+        settings.space_master_key,
+        settings.secret_key,
+        settings.blob_store,
+        str(blob_dir),
+        settings.s3_endpoint_url,
+        settings.s3_bucket,
+        settings.s3_region,
+        settings.s3_access_key_id,
+        settings.s3_secret_access_key,
+    )
+    with _vaults_lock:
+        vault = _vaults.get(key)
+        if vault is None:
+            envelope = Envelope(
+                parse_master_key(settings.space_master_key, secret_key=settings.secret_key)
+            )
+            blobs: BlobStore
+            if settings.blob_store == "s3":
+                blobs = S3BlobStore(
+                    bucket=settings.s3_bucket,
+                    endpoint_url=settings.s3_endpoint_url or None,
+                    region=settings.s3_region,
+                    access_key_id=settings.s3_access_key_id or None,
+                    secret_access_key=settings.s3_secret_access_key or None,
+                )
+            else:
+                blobs = FilesystemBlobStore(blob_dir)
+            vault = Vault(envelope, blobs)
+            _vaults[key] = vault
+        return vault
+
+
+# -- blob actions that follow the transaction ------------------------------------------------------
+
+_ON_COMMIT = "documents.after_commit"
+_ON_ROLLBACK = "documents.after_rollback"
+
+
+def _run_hooks(session: Session, name: str) -> None:
+    hooks: list[Callable[[], None]] = session.info.pop(name, [])
+    session.info.pop(_ON_COMMIT if name == _ON_ROLLBACK else _ON_ROLLBACK, None)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception as exc:  # the transaction is over: never fail it afterwards
+            log.warning("blob_cleanup_failed", error=type(exc).__name__)
+
+
+def _after(
+    session: Session,
+    *,
+    on_commit: Callable[[], None] | None = None,
+    on_rollback: Callable[[], None] | None = None,
+) -> None:
+    if not session.info.get("documents.hooks"):
+        session.info["documents.hooks"] = True
+        event.listen(session, "after_commit", lambda s: _run_hooks(s, _ON_COMMIT))
+        event.listen(session, "after_rollback", lambda s: _run_hooks(s, _ON_ROLLBACK))
+    if on_commit is not None:
+        session.info.setdefault(_ON_COMMIT, []).append(on_commit)
+    if on_rollback is not None:
+        session.info.setdefault(_ON_ROLLBACK, []).append(on_rollback)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def _facts(document: Document) -> DocumentFacts:
+    return DocumentFacts(
+        type_code=document.type_code,
+        visibility=document.visibility,
+        author_professional_id=document.author_professional_id,
+        author_person_id=document.author_person_id,
+        patient_visible_from=document.patient_visible_from,
+    )
+
+
+def _visibility_clause(grant: SpaceGrant, now: datetime) -> VisibilityClause:
+    if grant.is_professional:
+        return VisibilityClause(
+            professional=True,
+            professional_id=grant.professional_id,
+            readable_type_codes=grant.readable_type_codes,
+        )
+    return VisibilityClause(
+        professional=False,
+        representative=grant.actor is ActorKind.REPRESENTATIVE,
+        now=now,
+    )
+
+
+def _check_codes(class_code: str, type_code: str, *, prefix: str = "") -> None:
+    problems = []
+    if class_code not in CLASS_CODES:
+        problems.append(
+            {
+                "field": f"{prefix}class_code",
+                "message": f"unknown classCode {class_code!r}: the valid codes are listed at "
+                f"GET {CODES_URL} (JDV_J06, domain.md §5.3)",
+            }
+        )
+    if type_code not in TYPE_CODES:
+        problems.append(
+            {
+                "field": f"{prefix}type_code",
+                "message": f"unknown typeCode {type_code!r}: the valid codes are listed at "
+                f"GET {CODES_URL} (JDV_J07/J66, domain.md §5.3)",
+            }
+        )
+    if problems:
+        raise UnknownCode("; ".join(p["message"] for p in problems), details=problems)
+
+
+def _is_author(grant: SpaceGrant, document: Document) -> bool:
+    if grant.is_professional:
+        return (
+            grant.professional_id is not None
+            and document.author_professional_id == grant.professional_id
+        )
+    return grant.actor_person_id is not None and document.author_person_id == grant.actor_person_id
+
+
+def document_out(document: Document) -> schemas.DocumentOut:
+    hidden_patient = bool(document.visibility & INVISIBLE_PATIENT)
+    return schemas.DocumentOut(
+        id=document.public_id,
+        set_id=document.set_id,
+        version=document.version,
+        status=document.status,
+        person_id=document.person_id,
+        class_code=document.class_code,
+        class_label=CLASS_CODES[document.class_code].label
+        if document.class_code in CLASS_CODES
+        else document.class_code,
+        type_code=document.type_code,
+        type_label=TYPE_CODES[document.type_code].label
+        if document.type_code in TYPE_CODES
+        else document.type_code,
+        title=document.title,
+        act_date=document.act_date,
+        author=schemas.AuthorOut(
+            label=document.author_label,
+            professional_id=document.author_professional_id,
+            person_id=document.author_person_id,
+        ),
+        content_type=document.content_type,
+        filename=document.filename,
+        size=document.size,
+        sha256=document.sha256,
+        visibility=schemas.VisibilityOut(
+            hidden_from_professionals=bool(document.visibility & MASQUE_PS),
+            invisible_to_patient=hidden_patient,
+            hidden_from_legal_representatives=bool(
+                document.visibility & INVISIBLE_REPRESENTANTS_LEGAUX
+            ),
+            patient_visible_from=document.patient_visible_from if hidden_patient else None,
+        ),
+        created_at=document.created_at,
+        deleted_at=document.deleted_at,
+        content_url=f"/api/v1/spaces/{document.person_id}/documents/{document.public_id}/content",
+    )
+
+
+@dataclass(frozen=True)
+class Content:
+    document: schemas.DocumentOut
+    data: bytes
+
+
+@dataclass
+class AnnouncementReport:
+    notified: int = 0
+    without_email: int = 0
+    failed: int = 0
+    documents: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    documents: int  # metadata rows deleted (every version)
+    key_destroyed: bool  # the space's data key was deleted (crypto-erase)
+
+
+# -- the service -----------------------------------------------------------------------------------
+
+
+class DocumentsService:
+    """Documents of health spaces. Every method takes the caller (``principal``) and ``now``."""
+
+    # -- codes -----------------------------------------------------------------------------------
+
+    def codes(self) -> schemas.DocumentCodes:
+        return schemas.DocumentCodes(
+            class_codes=[
+                schemas.CodeOut(code=c.code, label=c.label, system=c.system)
+                for c in CLASS_CODES.values()
+            ],
+            type_codes=[
+                schemas.CodeOut(code=c.code, label=c.label, system=c.system)
+                for c in TYPE_CODES.values()
+            ],
+        )
+
+    # -- authorization ---------------------------------------------------------------------------
+
+    def _grant(
+        self,
+        session: Session,
+        principal: Principal,
+        person_id: int,
+        action: Action,
+        now: datetime,
+        professional_rpps: str | None,
+    ) -> SpaceGrant:
+        return access_service.authorize(
+            session,
+            principal,
+            person_id,
+            Area.DOCUMENTS,
+            action,
+            now=now,
+            professional_rpps=professional_rpps,
+        )
+
+    def _visible_document(
+        self,
+        session: Session,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        action: Action,
+        now: datetime,
+        professional_rpps: str | None,
+        *,
+        for_update: bool = False,
+    ) -> tuple[SpaceGrant, Document]:
+        """The document and the grant to act on it; 404 for missing and invisible alike.
+
+        ``person_ref`` None (FHIR read by id): the space is the document's, and a refusal of
+        the space is answered 404 too, since the caller named a document, not a space.
+        """
+        repo = DocumentRepository(session)
+        if person_ref is not None:
+            person_id = access_service.resolve_person(session, principal, person_ref)
+            grant = self._grant(session, principal, person_id, action, now, professional_rpps)
+            document = repo.by_public_id(public_id, for_update=for_update)
+            if document is None or document.person_id != person_id:
+                raise DocumentNotFound(f"no document {public_id!r} in this space")
+        else:
+            document = repo.by_public_id(public_id, for_update=for_update)
+            if document is None:
+                raise DocumentNotFound(f"no document {public_id!r}")
+            try:
+                grant = self._grant(
+                    session, principal, document.person_id, action, now, professional_rpps
+                )
+            except (NotFound, Forbidden) as exc:
+                raise DocumentNotFound(f"no document {public_id!r}") from exc
+        if document.status == "deleted" or not grant.may_see(_facts(document), now):
+            raise DocumentNotFound(f"no document {public_id!r}")
+        return grant, document
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def _visibility_bits(self, grant: SpaceGrant, meta: schemas.DocumentMetadata) -> int:
+        bits = 0
+        if meta.hidden_from_professionals:
+            if not (
+                grant.is_professional or grant.actor in (ActorKind.HOLDER, ActorKind.REPRESENTATIVE)
+            ):
+                raise Forbidden(
+                    "only the holder, a parent or a professional may hide a document from "
+                    "professionals",
+                    code="visibility_not_allowed",
+                )
+            bits |= MASQUE_PS
+        if meta.invisible_to_patient:
+            if not grant.is_professional:
+                raise Forbidden(
+                    "only a professional may make a document invisible to the patient pending "
+                    "an announcement consultation (R1111-53)",
+                    code="visibility_not_allowed",
+                )
+            bits |= INVISIBLE_PATIENT
+        if meta.hidden_from_legal_representatives:
+            if not (grant.is_professional or grant.is_holder):
+                raise Forbidden(
+                    "only the holder or a professional may hide a document from the legal "
+                    "representatives",
+                    code="visibility_not_allowed",
+                )
+            bits |= INVISIBLE_REPRESENTANTS_LEGAUX
+        return bits
+
+    def _author(
+        self, session: Session, grant: SpaceGrant, label: str | None
+    ) -> tuple[int | None, int | None, str]:
+        if grant.is_professional:
+            if grant.professional_id is None:
+                raise Forbidden(
+                    "a document's author must be a professional of the directory",
+                    code="author_unknown",
+                )
+            if not label:
+                label = grant.actor_label
+            if not label:
+                summary = directory_service.professional_summary(session, grant.professional_id)
+                label = (
+                    f"{summary.given_name} {summary.family_name} ({summary.profession_label})"
+                    if summary is not None
+                    else f"professional {grant.professional_id}"
+                )
+            return grant.professional_id, None, label[:200]
+        person = grant.actor_person_id if grant.actor_person_id is not None else grant.person_id
+        default = {
+            ActorKind.HOLDER: "Titulaire",
+            ActorKind.REPRESENTATIVE: "Représentant légal",
+            ActorKind.AIDANT: "Aidant",
+        }.get(grant.actor, grant.actor.value)
+        return None, person, (label or grant.actor_label or default)[:200]
+
+    def _space_key(self, session: Session, vault: Vault, person_id: int) -> bytes:
+        repo = DocumentRepository(session)
+        row = repo.data_key(person_id)
+        if row is None:
+            _data_key, wrapped = vault.envelope.new_data_key()
+            # Two first uploads at once: one key wins, both use it.
+            repo.add_data_key_if_absent(person_id, wrapped, vault.envelope.master_key_id)
+            row = repo.data_key(person_id)
+            assert row is not None
+        try:
+            return vault.envelope.unwrap(row.wrapped_key)
+        except EnvelopeError as exc:
+            log.error(
+                "space_key_unwrap_failed", person_id=person_id, master_key_id=row.master_key_id
+            )
+            raise ContentUnavailable(
+                "this space's contents cannot be opened with the configured master key"
+            ) from exc
+
+    def _store(
+        self,
+        session: Session,
+        settings: Settings,
+        grant: SpaceGrant,
+        meta: schemas.DocumentMetadata,
+        data: bytes,
+        declared_type: str | None,
+        filename: str | None,
+        now: datetime,
+        *,
+        previous: Document | None,
+    ) -> Document:
+        if len(data) > settings.document_max_bytes:
+            raise DocumentTooLarge(
+                f"the file is {len(data)} bytes: the limit is {settings.document_max_bytes} bytes"
+            )
+        _check_codes(meta.class_code, meta.type_code)
+        checked = check_content(declared_type, data)
+        bits = self._visibility_bits(grant, meta)
+        author_professional_id, author_person_id, author_label = self._author(
+            session, grant, meta.author
+        )
+        person_id = grant.person_id
+        vault = vault_for(settings)
+        data_key = self._space_key(session, vault, person_id)
+        public_id = secrets.token_hex(16)
+        blob_key = f"{person_id}/{public_id}"
+        sealed = vault.envelope.encrypt(data_key, data, blob_key.encode())
+        patient_visible_from = None
+        notified = None
+        if bits & INVISIBLE_PATIENT:
+            patient_visible_from = now + timedelta(days=settings.document_announcement_visible_days)
+            if (
+                previous is not None
+                and previous.visibility & INVISIBLE_PATIENT
+                and previous.patient_visible_from is not None
+            ):
+                # A new version does not restart the month of R1111-53.
+                patient_visible_from = previous.patient_visible_from
+                notified = previous.announcement_notified_at
+        try:
+            vault.blobs.put(blob_key, sealed)
+        except (BlobStoreError, OSError) as exc:
+            log.error("blob_write_failed", error=type(exc).__name__)
+            raise ContentUnavailable(
+                "the document store cannot be written now: retry later"
+            ) from exc
+        _after(session, on_rollback=lambda: vault.blobs.delete(blob_key))
+        document = Document(
+            public_id=public_id,
+            person_id=person_id,
+            set_id=previous.set_id if previous is not None else public_id,
+            version=previous.version + 1 if previous is not None else 1,
+            status="current",
+            class_code=meta.class_code,
+            type_code=meta.type_code,
+            title=meta.title,
+            act_date=meta.act_date,
+            author_professional_id=author_professional_id,
+            author_person_id=author_person_id,
+            author_label=author_label,
+            content_type=checked.content_type,
+            filename=(filename or "")[:255] or None,
+            size=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            blob_key=blob_key,
+            visibility=bits,
+            patient_visible_from=patient_visible_from,
+            announcement_notified_at=notified,
+            created_at=now,
+        )
+        return DocumentRepository(session).add(document)
+
+    def create(
+        self,
+        session: Session,
+        settings: Settings,
+        principal: Principal,
+        person_ref: str,
+        meta: schemas.DocumentMetadata,
+        data: bytes,
+        declared_type: str | None,
+        filename: str | None,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> schemas.DocumentOut:
+        """Upload a document to a space (holder, parent, relative with write access, or a
+        professional). 413 over ``document_max_bytes``, 415 for a type that is not accepted or
+        does not match the bytes, 422 for bytes that do not parse or an unknown code."""
+        person_id = access_service.resolve_person(session, principal, person_ref)
+        grant = self._grant(session, principal, person_id, Action.WRITE, now, professional_rpps)
+        document = self._store(
+            session, settings, grant, meta, data, declared_type, filename, now, previous=None
+        )
+        access_service.record(
+            session,
+            grant,
+            what="documents.create",
+            resource=f"DocumentReference/{document.public_id}",
+            detail=f"{document.type_code} {document.size}B",
+            now=now,
+        )
+        return document_out(document)
+
+    def add_version(
+        self,
+        session: Session,
+        settings: Settings,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        meta: schemas.DocumentMetadata,
+        data: bytes,
+        declared_type: str | None,
+        filename: str | None,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> schemas.DocumentOut:
+        """A new version replacing ``public_id`` (which must be the current one): the old
+        version is kept as ``superseded``. By its author, the holder or a parent."""
+        grant, old = self._visible_document(
+            session,
+            principal,
+            person_ref,
+            public_id,
+            Action.WRITE,
+            now,
+            professional_rpps,
+            for_update=True,
+        )
+        self._check_may_change(grant, old, "replace")
+        if old.status != "current":
+            raise Conflict(
+                f"document {public_id!r} was already replaced: add a version to the current one",
+                code="not_current_version",
+            )
+        DocumentRepository(session).set_status([old.id], "superseded", deleted_at=None)
+        try:
+            session.flush()
+            document = self._store(
+                session, settings, grant, meta, data, declared_type, filename, now, previous=old
+            )
+        except IntegrityError as exc:  # a concurrent new version of the same document won
+            raise Conflict(
+                f"document {public_id!r} was replaced meanwhile: add a version to the current one",
+                code="not_current_version",
+            ) from exc
+        access_service.record(
+            session,
+            grant,
+            what="documents.version",
+            resource=f"DocumentReference/{document.public_id}",
+            detail=f"replaces {old.public_id}",
+            now=now,
+        )
+        return document_out(document)
+
+    def _check_may_change(self, grant: SpaceGrant, document: Document, verb: str) -> None:
+        if _is_author(grant, document) or grant.actor in (
+            ActorKind.HOLDER,
+            ActorKind.REPRESENTATIVE,
+        ):
+            return
+        raise Forbidden(
+            f"only the document's author or the holder may {verb} it",
+            code="not_document_author",
+        )
+
+    def delete(
+        self,
+        session: Session,
+        settings: Settings,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> None:
+        """Delete a document (every version) by its author, the holder or a parent. Metadata
+        rows stay as ``deleted`` for the history; contents are erased once the deletion commits."""
+        grant, document = self._visible_document(
+            session,
+            principal,
+            person_ref,
+            public_id,
+            Action.WRITE,
+            now,
+            professional_rpps,
+            for_update=True,
+        )
+        self._check_may_change(grant, document, "delete")
+        repo = DocumentRepository(session)
+        versions = repo.versions(document.set_id)
+        repo.set_status([v.id for v in versions], "deleted", deleted_at=now)
+        blobs = vault_for(settings).blobs
+        keys = [v.blob_key for v in versions]
+
+        def erase() -> None:
+            for key in keys:
+                blobs.delete(key)
+
+        _after(session, on_commit=erase)
+        access_service.record(
+            session,
+            grant,
+            what="documents.delete",
+            resource=f"DocumentReference/{document.set_id}",
+            detail=f"{len(versions)} version(s)",
+            now=now,
+        )
+
+    def set_visibility(
+        self,
+        session: Session,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        change: schemas.VisibilityUpdate,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> schemas.DocumentOut:
+        """Hide from / show to professionals (holder, parent); end an announcement wait or hide
+        from the legal representatives (the professional author; the holder for the latter)."""
+        grant, document = self._visible_document(
+            session,
+            principal,
+            person_ref,
+            public_id,
+            Action.WRITE,
+            now,
+            professional_rpps,
+            for_update=True,
+        )
+        bits = document.visibility
+        if change.hidden_from_professionals is not None:
+            if grant.actor not in (ActorKind.HOLDER, ActorKind.REPRESENTATIVE):
+                raise Forbidden(
+                    "only the holder (or a parent) may hide a document from professionals or "
+                    "show it again",
+                    code="visibility_not_allowed",
+                )
+            bits = bits | MASQUE_PS if change.hidden_from_professionals else bits & ~MASQUE_PS
+        if change.invisible_to_patient is not None:
+            if change.invisible_to_patient and not bits & INVISIBLE_PATIENT:
+                raise ValidationFailed(
+                    "a document is made invisible to the patient when it is uploaded, not later",
+                    code="visibility_not_allowed",
+                    details=[
+                        {
+                            "field": "invisible_to_patient",
+                            "message": "only false (the announcement took place) is accepted",
+                        }
+                    ],
+                )
+            if not change.invisible_to_patient:
+                if not (grant.is_professional and _is_author(grant, document)):
+                    raise Forbidden(
+                        "only the professional author may end the wait for an announcement "
+                        "consultation",
+                        code="visibility_not_allowed",
+                    )
+                bits &= ~INVISIBLE_PATIENT
+        if change.hidden_from_legal_representatives is not None:
+            if not (grant.is_holder or (grant.is_professional and _is_author(grant, document))):
+                raise Forbidden(
+                    "only the holder or the professional author may hide a document from the "
+                    "legal representatives",
+                    code="visibility_not_allowed",
+                )
+            bits = (
+                bits | INVISIBLE_REPRESENTANTS_LEGAUX
+                if change.hidden_from_legal_representatives
+                else bits & ~INVISIBLE_REPRESENTANTS_LEGAUX
+            )
+        if bits != document.visibility:
+            document.visibility = bits
+            if not bits & INVISIBLE_PATIENT:
+                document.patient_visible_from = None
+            session.flush()
+        access_service.record(
+            session,
+            grant,
+            what="documents.visibility",
+            resource=f"DocumentReference/{document.public_id}",
+            detail=f"flags={bits}",
+            now=now,
+        )
+        return document_out(document)
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def get(
+        self,
+        session: Session,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> schemas.DocumentOut:
+        grant, document = self._visible_document(
+            session, principal, person_ref, public_id, Action.READ, now, professional_rpps
+        )
+        access_service.record(
+            session,
+            grant,
+            what="documents.read",
+            resource=f"DocumentReference/{document.public_id}",
+            now=now,
+        )
+        return document_out(document)
+
+    def versions(
+        self,
+        session: Session,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> list[schemas.DocumentOut]:
+        """The versions of a document the caller may see, newest first."""
+        grant, document = self._visible_document(
+            session, principal, person_ref, public_id, Action.READ, now, professional_rpps
+        )
+        visible = [
+            v
+            for v in DocumentRepository(session).versions(document.set_id)
+            if v.status != "deleted" and grant.may_see(_facts(v), now)
+        ]
+        access_service.record(
+            session,
+            grant,
+            what="documents.versions",
+            resource=f"DocumentReference/{document.set_id}",
+            now=now,
+        )
+        return [document_out(v) for v in visible]
+
+    def content(
+        self,
+        session: Session,
+        settings: Settings,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> Content:
+        """The decrypted content, its checksum verified."""
+        grant, document = self._visible_document(
+            session, principal, person_ref, public_id, Action.READ, now, professional_rpps
+        )
+        vault = vault_for(settings)
+        data_key = self._space_key(session, vault, document.person_id)
+        try:
+            sealed = vault.blobs.get(document.blob_key)
+            data = vault.envelope.decrypt(data_key, sealed, document.blob_key.encode())
+        except (BlobNotFound, BlobStoreError, EnvelopeError, OSError) as exc:
+            log.error(
+                "document_content_unreadable", document=document.public_id, error=type(exc).__name__
+            )
+            raise ContentUnavailable(
+                f"the content of document {public_id!r} cannot be read back intact"
+            ) from exc
+        if hashlib.sha256(data).hexdigest() != document.sha256:
+            log.error("document_checksum_mismatch", document=document.public_id)
+            raise ContentUnavailable(
+                f"the content of document {public_id!r} does not match its checksum"
+            )
+        access_service.record(
+            session,
+            grant,
+            what="documents.content",
+            resource=f"DocumentReference/{document.public_id}",
+            now=now,
+        )
+        return Content(document_out(document), data)
+
+    def search(
+        self,
+        session: Session,
+        principal: Principal,
+        person_ref: str,
+        query: schemas.DocumentQuery,
+        *,
+        now: datetime,
+        professional_rpps: str | None = None,
+    ) -> schemas.DocumentPage:
+        """A space's documents the caller may see, newest first, filtered and paged."""
+        person_id = access_service.resolve_person(session, principal, person_ref)
+        grant = self._grant(session, principal, person_id, Action.READ, now, professional_rpps)
+        statuses = tuple(dict.fromkeys(query.statuses)) or ("current",)
+        unknown = [s for s in statuses if s not in ("current", "superseded")]
+        if unknown:
+            raise ValidationFailed(
+                f"status: {unknown[0]!r} is not a listable status (current, superseded)",
+                details=[{"field": "status", "message": "current or superseded"}],
+            )
+        for code in query.class_codes:
+            if code not in CLASS_CODES:
+                _check_codes(code, next(iter(TYPE_CODES)))
+        for code in query.type_codes:
+            if code not in TYPE_CODES:
+                _check_codes(next(iter(CLASS_CODES)), code)
+        rows = DocumentRepository(session).search(
+            [person_id],
+            DocumentFilter(
+                statuses=statuses,
+                class_codes=tuple(query.class_codes),
+                type_codes=tuple(query.type_codes),
+                act_from=query.act_from,
+                act_to=query.act_to,
+                created_from=query.created_from,
+                created_before=query.created_before,
+                author_professional_id=query.author_professional_id,
+                author_text=query.author,
+                title_text=query.text,
+            ),
+            _visibility_clause(grant, now),
+            offset=query.offset,
+            limit=query.limit + 1,
+        )
+        more = len(rows) > query.limit
+        items = [document_out(d) for d in rows[: query.limit]]
+        access_service.record(
+            session,
+            grant,
+            what="documents.search",
+            detail=f"{len(items)} result(s)",
+            now=now,
+        )
+        return schemas.DocumentPage(
+            items=items,
+            offset=query.offset,
+            limit=query.limit,
+            next_offset=query.offset + query.limit if more else None,
+        )
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def announcement_due(
+        self, session: Session, now: datetime, settings: Settings | None = None
+    ) -> AnnouncementReport:
+        """R1111-53 job: tell holders about documents hidden pending an announcement consultation.
+
+        A document a professional made invisible to the patient (INVISIBLE_PATIENT) becomes
+        visible by itself at ``patient_visible_from`` (upload + ``document_announcement_
+        visible_days``, 1 month): that needs no job, the visibility rules read the date. This
+        job sends the holder an e-mail (address of their card account) once the document has
+        waited ``document_announcement_notice_days`` (2 weeks), and marks it notified. Without a
+        card e-mail the document is marked notified all the same (audited as ``no_email``); a
+        mail server that fails leaves it for the next run. Idempotent; safe to run concurrently
+        on PostgreSQL (rows locked with SKIP LOCKED). Runs in the caller's transaction.
+        """
+        settings = settings or get_settings()
+        wait = timedelta(
+            days=settings.document_announcement_visible_days
+            - settings.document_announcement_notice_days
+        )
+        repo = DocumentRepository(session)
+        due = repo.announcement_due(now + wait, ANNOUNCEMENT_BATCH)
+        report = AnnouncementReport()
+        if not due:
+            return report
+        emails = cards_service.confirmed_emails(session, sorted({d.person_id for d in due}))
+        mail = MailService.from_settings(settings)
+        audit = get_audit_service()
+        by_person: dict[int, list[Document]] = {}
+        for document in due:
+            by_person.setdefault(document.person_id, []).append(document)
+        for person_id, documents in by_person.items():
+            email = emails.get(person_id)
+            outcome = "no_email"
+            if email is not None:
+                try:
+                    mail.send(email, *_announcement_message(documents))
+                    outcome = "notified"
+                except (MailDeliveryError, AppError) as exc:
+                    log.warning(
+                        "announcement_mail_failed", person_id=person_id, error=type(exc).__name__
+                    )
+                    report.failed += len(documents)
+                    continue
+            for document in documents:
+                document.announcement_notified_at = now
+                report.documents.append(document.public_id)
+                audit.record(
+                    session,
+                    actor=JOB_ACTOR,
+                    action="space.documents.announcement",
+                    person_id=person_id,
+                    resource=f"DocumentReference/{document.public_id}",
+                    purpose="R1111-53",
+                    detail=outcome,
+                    recorded_at=now,
+                )
+            if outcome == "notified":
+                report.notified += len(documents)
+            else:
+                report.without_email += len(documents)
+        session.flush()
+        return report
+
+    def purge_person(
+        self, session: Session, person_id: int, settings: Settings | None = None
+    ) -> PurgeReport:
+        """Delete a space's documents, contents and data key (the space purge job).
+
+        The wrapped data key is deleted in the caller's transaction: once it commits, every
+        content of the space is unreadable (crypto-erase) even where a blob could not be removed
+        (backups, a store that was down). The blobs are removed after the commit.
+        """
+        settings = settings or get_settings()
+        repo = DocumentRepository(session)
+        removed = repo.delete_person(person_id)
+        destroyed = repo.delete_data_key(person_id) > 0
+        blobs = vault_for(settings).blobs
+
+        def erase() -> None:
+            blobs.delete_prefix(str(person_id))
+
+        _after(session, on_commit=erase)
+        get_audit_service().record(
+            session,
+            actor=JOB_ACTOR,
+            action="space.documents.purge",
+            person_id=person_id,
+            detail=f"{removed} document row(s), key destroyed: {destroyed}",
+        )
+        return PurgeReport(documents=removed, key_destroyed=destroyed)
+
+
+def _announcement_message(documents: Sequence[Document]) -> tuple[str, str]:
+    count = len(documents)
+    subject = (
+        "Mon Espace Santé : un document vous attend"
+        if count == 1
+        else f"Mon Espace Santé : {count} documents vous attendent"
+    )
+    text = (
+        "Bonjour,\n\n"
+        + (
+            "Un professionnel de santé a déposé un document dans votre espace santé"
+            if count == 1
+            else f"Des professionnels de santé ont déposé {count} documents dans votre espace santé"
+        )
+        + " en attendant de vous en parler lors d'une consultation d'annonce.\n\n"
+        "Nous vous conseillons de prendre contact avec le professionnel qui vous suit. Sans "
+        "consultation, ces documents deviendront visibles dans votre espace un mois après leur "
+        "dépôt.\n"
+    )
+    return subject, text
+
+
+documents_service = DocumentsService()
