@@ -17,6 +17,7 @@ from carnet.fhir.systems import (
     SYSTEM_INS_NIA,
     SYSTEM_INS_NIR,
 )
+from carnet.profile.codes import RESOURCE_TYPES
 
 SOFTWARE_VERSION = "0.1.0"
 PATIENT_SEARCH_PARAMS = ("identifier", "_id", "_count")
@@ -96,7 +97,13 @@ def capability_statement(base: str, token_url: str) -> dict[str, Any]:
                     "Scope ins.read for Patient, audit.read for AuditEvent",
                     "/fhir/metadata",
                 ),
-                "resource": [_patient(), _audit_event()],
+                "resource": [
+                    _patient(),
+                    _audit_event(),
+                    _document_reference(),
+                    _binary(),
+                    *map(_profile, PROFILE_TYPES),
+                ],
             }
         ],
     }
@@ -344,4 +351,117 @@ def _local_patient(structure_id: int) -> dict[str, Any]:
             },
             {"name": "_offset", "type": "number", "documentation": "paging (from the next link)"},
         ],
+    }
+
+
+# -- the medical profile of health spaces (carnet.fhir.profile) ----------------------------------
+PROFILE_TYPES = RESOURCE_TYPES
+# The main code's search parameter has its FHIR name per type; ``code`` is accepted everywhere.
+PROFILE_CODE_PARAMS = {
+    "Immunization": "vaccine-code",
+    "Encounter": "class",
+    "RelatedPerson": "relationship",
+}
+PROFILE_DATE_PARAMS = {"Condition": "onset-date"}
+PROFILE_SEARCH_PARAMS: dict[str, tuple[str, ...]] = {
+    t: tuple(
+        dict.fromkeys(
+            ("patient", "subject", "patient.identifier", "subject.identifier", "_id", "category",
+             "code", PROFILE_CODE_PARAMS.get(t, "code"), "date", PROFILE_DATE_PARAMS.get(t, "date"),
+             "_count", "_offset")
+        )
+    )
+    for t in RESOURCE_TYPES
+}  # fmt: skip
+
+
+def _profile(resource_type: str) -> dict[str, Any]:
+    return {
+        "type": resource_type,
+        "documentation": (
+            f"{resource_type} resources of health spaces' medical profiles (scope dmp; access "
+            "decided per space: consent or care relationship, blocks, emergency access). "
+            "Read-only here: the holder writes the profile. Search one patient at a time."
+        ),
+        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "history-instance"},
+                        {"code": "search-type"}],
+        "versioning": "versioned",
+        "readHistory": True,
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {"name": name, "type": _PROFILE_PARAM_TYPES.get(name, "token")}
+            for name in PROFILE_SEARCH_PARAMS[resource_type]
+        ],
+    }  # fmt: skip
+
+
+_PROFILE_PARAM_TYPES = {
+    "patient": "reference",
+    "subject": "reference",
+    "date": "date",
+    "onset-date": "date",
+    "_count": "number",
+    "_offset": "number",
+}
+
+
+# -- the documents of health spaces (carnet.fhir.documents) -------------------------------------
+DOCUMENT_SEARCH_PARAMS = (
+    "patient",
+    "patient.identifier",
+    "subject",
+    "type",
+    "category",
+    "date",
+    "status",
+    "_count",
+    "_offset",
+)
+
+
+def _document_reference() -> dict[str, Any]:
+    return {
+        "type": "DocumentReference",
+        "documentation": (
+            "Documents of health spaces (DMP, MHD-like; scope dmp; access decided per space: "
+            "consent or care relationship, blocks, access matrix, visibility). Create with the "
+            "content inline (attachment.data) and subject Patient/{id} or the INS identifier; "
+            "a new version replaces the one named in relatesTo (code replaces)."
+        ),
+        "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
+        "versioning": "no-version",
+        "updateCreate": False,
+        "conditionalCreate": False,
+        "conditionalRead": "not-supported",
+        "conditionalUpdate": False,
+        "conditionalDelete": "not-supported",
+        "searchParam": [
+            {"name": name, "type": _DOCUMENT_PARAM_TYPES.get(name, "token")}
+            for name in DOCUMENT_SEARCH_PARAMS
+        ],
+    }
+
+
+_DOCUMENT_PARAM_TYPES = {
+    "patient": "reference",
+    "subject": "reference",
+    "date": "date",
+    "_count": "number",
+    "_offset": "number",
+}
+
+
+def _binary() -> dict[str, Any]:
+    return {
+        "type": "Binary",
+        "documentation": (
+            "A document's content (decrypted, checksum verified), raw with its content type or "
+            "as a FHIR Binary with Accept: application/fhir+json; same access rules as its "
+            "DocumentReference."
+        ),
+        "interaction": [{"code": "read"}],
     }
