@@ -19,10 +19,12 @@ One command (``.venv/bin/python bench/apcv.py --help``):
    asyncio + httpx2 client; measures throughput, p50/p99 and errors;
 5. prints a table and saves it under ``bench/results/``.
 
-Every context creation checks the professional (directory), verifies the code (credential probe,
-ES256 signature, PIN tag, nonce insert), lists the beneficiaries (dependants, then each one's
-rights with names and rank), inserts the context and writes one audit row per beneficiary, all
-in one transaction: the measure is the whole request.
+Every context creation checks the professional (directory; the answer is kept 30 s per client),
+verifies the code (credential probe with the delegation, ES256 signature, PIN tag, nonce insert),
+reads the holder's household (rights, then everyone's register names), inserts the context and
+appends one audit row per beneficiary (one chain claim and one append for all), all in one
+transaction: the measure is the whole request. ``--service-calls`` then runs the use case alone
+in this process, counting SQL statements and CPU per context.
 """
 
 from __future__ import annotations
@@ -467,12 +469,85 @@ class Result:
     duration: int
     correctness: dict[str, int]
     run: dict[str, Any] = field(default_factory=dict)
+    # In-process measure of the use case alone (``--service-calls``): no HTTP, one thread.
+    service: dict[str, Any] = field(default_factory=dict)
+
+
+def service_profile(
+    url: str, client_id: str, cards: list[CardKeys], calls: int, seed: int
+) -> dict[str, Any]:
+    """``apcv_service.create_context`` called ``calls`` times in this process, each in its own
+    unit of work: SQL statements per context (counted on the engine, by number of beneficiaries)
+    and process CPU per context. Independent of the machine's load, unlike throughput."""
+    from collections import Counter
+
+    from sqlalchemy import event
+
+    from carnet.apcv import schemas
+    from carnet.apcv.service import apcv_service
+    from carnet.auth.principal import Principal
+    from carnet.db import Database
+    from carnet.directory.service import directory_service
+
+    database = Database(url, pool_size=2)
+    try:
+        with database.session() as session:
+            professional = directory_service.professional_id_for_binding(session, BENCH_RPPS)
+        principal = Principal(
+            client_id=client_id, scopes=frozenset({"apcv"}), professional_id=professional
+        )
+        warm = min(50, calls)
+        bodies = [
+            schemas.ContextCreate.model_validate({"qr": qr, "professional": {"rpps": BENCH_RPPS}})
+            for qr, _ in make_codes(cards, calls + warm, seed)
+        ]
+        statements: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            statements.append(statement)
+
+        def one(body: Any) -> int:
+            with database.session() as session:
+                created = apcv_service.create_context(
+                    session, principal, body, now=datetime.now(UTC), ttl_seconds=600
+                )
+            return len(created.beneficiaries)
+
+        for body in bodies[:warm]:
+            one(body)
+        event.listen(database.engine, "before_cursor_execute", count)
+        per_context: Counter[tuple[int, int]] = Counter()
+        started = time.process_time()
+        for body in bodies[warm:]:
+            before = len(statements)
+            per_context[(one(body), len(statements) - before)] += 1
+        cpu = time.process_time() - started
+        event.remove(database.engine, "before_cursor_execute", count)
+    finally:
+        database.dispose()
+    by_beneficiaries: dict[int, Counter[int]] = {}
+    for (beneficiaries, count_), times in per_context.items():
+        by_beneficiaries.setdefault(beneficiaries, Counter())[count_] += times
+    return {
+        "calls": calls,
+        "cpu_ms_per_context": 1000 * cpu / max(calls, 1),
+        # The most frequent count per number of beneficiaries (one reading in 32 also purges the
+        # card's expired nonces; the first entry of an audit chain creates its head).
+        "statements": {
+            b: counts.most_common(1)[0][0] for b, counts in sorted(by_beneficiaries.items())
+        },
+        "statements_mean": len(statements) / max(calls, 1),
+    }
 
 
 def bench_backend(
-    backend: str, args: argparse.Namespace, work: Path, population: Path, wrk: str | None
+    backend: str,
+    args: argparse.Namespace,
+    work: Path,
+    population: Path,
+    wrk: str | None,
+    secret: str,
 ) -> Result:
-    secret = os.urandom(32).hex()
     say(f"{backend}: creating the database …")
     url = lookup.prepare_database(backend, args, work)
     server: lookup.Server | None = None
@@ -510,7 +585,21 @@ def bench_backend(
         # Enough codes for the measured period at twice the warm-up rate (each is used once).
         count = max(int(warm["rps"] * 2 * args.duration), args.codes_per_second * args.duration)
         say(f"{backend}: measuring for {args.duration} s with {count:,} fresh codes …")
+        cpu_before = lookup.server_cpu_seconds(server)
+        load_before = os.getloadavg()[0]
         result.run = phase(args.duration, count)
+        # CPU per request (server processes only, not PostgreSQL's): much less sensitive than
+        # throughput to what else runs on the machine.
+        result.run["server_cpu_s"] = lookup.server_cpu_seconds(server) - cpu_before
+        result.run["cpu_ms_per_request"] = (
+            1000 * result.run["server_cpu_s"] / max(result.run["requests"], 1)
+        )
+        result.run["load_average"] = [load_before, os.getloadavg()[0]]
+        if args.service_calls:
+            say(f"{backend}: {args.service_calls} contexts in process (no HTTP) …")
+            result.service = service_profile(
+                url, client_id, cards, args.service_calls, args.seed + 1
+            )
         return result
     finally:
         if server is not None:
@@ -524,17 +613,36 @@ def bench_backend(
 
 def table(results: list[Result]) -> str:
     lines = [
-        "| backend | persons | cards | contexts/s | p50 | p99 | errors | codes exhausted |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | persons | cards | contexts/s | p50 | p99 | server CPU/request | errors "
+        "| codes exhausted | load average |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
         run = r.run
+        load = run.get("load_average", [0.0, 0.0])
         lines.append(
             f"| {r.database} | {r.persons:,} | {r.cards:,} | {run['rps']:,.0f} | "
-            f"{run['p50_ms']:.1f} ms | {run['p99_ms']:.1f} ms | {run['errors']:,} | "
-            f"{run['exhausted']:,} |"
+            f"{run['p50_ms']:.1f} ms | {run['p99_ms']:.1f} ms | "
+            f"{run.get('cpu_ms_per_request', 0.0):.2f} ms | {run['errors']:,} | "
+            f"{run['exhausted']:,} | {load[0]:.1f} → {load[1]:.1f} |"
         )
     return "\n".join(lines)
+
+
+def service_lines(results: list[Result]) -> list[str]:
+    lines = []
+    for r in results:
+        if r.service:
+            counts = ", ".join(
+                f"{n} with {b} beneficiar{'y' if b == 1 else 'ies'}"
+                for b, n in r.service["statements"].items()
+            )
+            lines.append(
+                f"Use case alone ({r.backend}, in process, {r.service['calls']} contexts): "
+                f"{r.service['cpu_ms_per_context']:.2f} ms of CPU per context; SQL statements "
+                f"per context: {counts} (mean {r.service['statements_mean']:.2f})."
+            )
+    return lines
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -563,6 +671,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--work-dir", type=Path, default=Path(lookup.tempfile.gettempdir()) / "carnet-bench"
     )
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument(
+        "--service-calls", type=int, default=500,
+        help="then call the use case this many times in process (no HTTP) to count SQL "
+        "statements and CPU per context (0: skip)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - {"sqlite", "postgresql"}
@@ -581,7 +694,11 @@ def main(argv: list[str]) -> int:
     if args.load_generator == "wrk" and wrk is None:
         raise SystemExit("wrk is not installed and could not be installed")
     population = lookup.population_file(work, args.size, args.seed)
-    results = [bench_backend(b, args, work, population, wrk) for b in args.backends]
+    # One platform secret for the run: this process verifies codes too (``--service-calls``),
+    # and its settings are read once.
+    secret = os.urandom(32).hex()
+    os.environ["CARNET_SECRET_KEY"] = secret
+    results = [bench_backend(b, args, work, population, wrk, secret) for b in args.backends]
 
     command = " ".join(shlex.quote(a) for a in [sys.executable, "bench/apcv.py", *argv])
     checked = ", ".join(
@@ -601,6 +718,7 @@ def main(argv: list[str]) -> int:
             f"warm-up; server: granian, {args.workers} worker(s), on the same machine.",
             f"Correctness: {checked} sample codes opened a context with the expected "
             "beneficiaries.",
+            *service_lines(results),
             f"Machine: {machine['cores']} cores, {machine['cpu']}, {machine['memory']}, "
             f"{machine['os']}, Python {machine['python']}.",
             f"Command: `{command}`",

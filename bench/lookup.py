@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import platform
@@ -254,6 +255,9 @@ def start_server(url: str, secret: str, workers: int, log: Path) -> Server:
         "CARNET_SECRET_KEY": secret,
         "CARNET_ISSUER": f"http://127.0.0.1:{port}",
         "CARNET_ACCESS_TOKEN_TTL_SECONDS": "3600",
+        # Production refuses to start without the health space's master key.
+        "CARNET_SPACE_MASTER_KEY": os.environ.get("CARNET_SPACE_MASTER_KEY")
+        or base64.b64encode(os.urandom(32)).decode(),
     }
     command = [
         sys.executable, "-m", "carnet", "serve", "--server", "granian",

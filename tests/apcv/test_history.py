@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import delete
 
+from carnet.apcv.service import care_date
 from carnet.audit import get_audit_service
 from carnet.audit.service import AuditQuery
 from carnet.db import Database
+from carnet.rights.importer import HEADER as RIGHTS_HEADER
+from carnet.rights.importer import import_rights
+from carnet.rights.models import Coverage
 from carnet.wallet import Wallet
 
+from ..factories import add_person
 from .conftest import (
     CONTEXTS,
     DELEGATE_SECRET,
@@ -233,3 +240,70 @@ def test_every_step_is_audited_in_the_trail(
     # The trail stays intact.
     with db.session() as s:
         assert get_audit_service().verify(s).ok
+
+
+def test_a_child_read_with_the_other_parents_card_is_in_the_parents_history(
+    app_client: TestClient,
+    gp_headers: dict[str, str],
+    family: Family,
+    activate: Activate,
+    db: Database,
+) -> None:
+    """Lucas was attached to his father Hugo (Hugo's card showed him) and is attached to his
+    mother Jeanne now (a child is attached to one insured person at a time): Jeanne's history
+    shows both readings of Lucas, never Hugo's own; Hugo's shows his own and his reading of
+    Lucas, never Jeanne's own."""
+    with db.session() as s:
+        hugo_person = add_person(
+            s, birth_name="LEROY", first_names="HUGO", sex="M", birth_date="1983-02-14"
+        )
+        # Lucas's attachment to Jeanne (the family's rights) is replaced below.
+        s.execute(delete(Coverage).where(Coverage.person_id == family.lucas.id))
+    today = care_date(now())
+    yesterday = today - timedelta(days=1)
+
+    def rights(*lines: str) -> None:
+        text = ",".join(RIGHTS_HEADER) + "\n" + "\n".join(lines) + "\n"
+        report = import_rights(db, io.StringIO(text))
+        assert report.committed, report.errors
+
+    def lucas_attached_to(insured: str, start: str, end: str = "") -> str:
+        lucas = family.lucas
+        return f"{lucas.matricule},{lucas.birth_date},1,{insured},06,01,351,0001,{start},{end},"
+
+    hugo_nir, jeanne_nir = hugo_person.matricule, family.jeanne.matricule
+    rights(
+        f"{hugo_nir},{hugo_person.birth_date},1,,00,01,351,0001,2020-01-01,,",
+        lucas_attached_to(hugo_nir, "2020-01-01"),
+    )
+    jeanne = activate(family.jeanne)
+    hugo = activate(hugo_person)
+    by_hugo = _open(app_client, gp_headers, hugo.present(SECRET))
+    assert sorted(b["first_name"] for b in by_hugo["beneficiaries"]) == ["HUGO", "LUCAS"]
+    _read_all(app_client, gp_headers, by_hugo)
+
+    # From today, Lucas is attached to Jeanne.
+    rights(
+        lucas_attached_to(hugo_nir, "2020-01-01", yesterday.isoformat()),
+        lucas_attached_to(jeanne_nir, today.isoformat()),
+    )
+    by_jeanne = _open(app_client, gp_headers, jeanne.present(SECRET))
+    assert sorted(b["first_name"] for b in by_jeanne["beneficiaries"]) == ["JEANNE", "LUCAS"]
+    _read_all(app_client, gp_headers, by_jeanne)
+
+    def history(wallet: Wallet) -> list[tuple[str, bool, str]]:
+        page = app_client.get(READINGS, headers=_holder(app_client, wallet))
+        assert page.status_code == 200, page.text
+        return sorted(
+            (r["beneficiary"]["first_name"], r["about_me"], r["role"])
+            for r in page.json()["readings"]
+        )
+
+    # Jeanne: her own reading and both readings of Lucas (hers, and Hugo's with his card).
+    assert history(jeanne) == [
+        ("JEANNE", True, "holder"),
+        ("LUCAS", False, "holder"),
+        ("LUCAS", False, "holder"),
+    ]
+    # Hugo: his own reading and his reading of Lucas (with his card); never Jeanne's own.
+    assert history(hugo) == [("HUGO", True, "holder"), ("LUCAS", False, "holder")]

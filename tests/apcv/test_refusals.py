@@ -3,6 +3,7 @@ nothing behind (no context, no spent code, no reading)."""
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import replace
 from datetime import timedelta
@@ -13,14 +14,19 @@ import cbor2
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
 
+from carnet.db import Database
+from carnet.directory.importer import HEADER as DIRECTORY_HEADER
+from carnet.directory.importer import import_directory
 from carnet.kit import card_qr
 from carnet.wallet import Wallet
 
 from ..conftest import TokenFactory
 from .conftest import (
     CONTEXTS,
+    RPPS_GP,
     RPPS_UNKNOWN,
     SECRET,
+    SIRET_CABINET,
     Activate,
     Family,
     Professionals,
@@ -217,3 +223,22 @@ def test_bad_invoice_and_unknown_beneficiary(
             headers=gp_headers,
         )
         assert (sign.status_code, _code(sign)) == (404, "beneficiary_not_in_context")
+
+
+def test_a_professional_deactivated_by_a_directory_import_is_refused_at_once(
+    app_client: TestClient,
+    db: Database,
+    gp_headers: dict[str, str],
+    professionals: Professionals,
+    family: Family,
+    activate: Activate,
+) -> None:
+    wallet = activate(family.jeanne)
+    # A first reading: the GP's authorisation is now kept for the hot path.
+    assert _post(app_client, gp_headers, wallet.present(SECRET)).status_code == 201
+    line = [RPPS_GP, "8" + RPPS_GP, "Morel", "Claire", "10", "", SIRET_CABINET, "Cabinet", "Rennes"]
+    text = ",".join(DIRECTORY_HEADER) + "\n" + ",".join([*line, "0"]) + "\n"
+    report = import_directory(db, io.StringIO(text, newline=""))
+    assert report.committed, report.errors
+    refused = _post(app_client, gp_headers, wallet.present(SECRET))
+    assert (refused.status_code, _code(refused)) == (403, "professional_not_in_directory")

@@ -136,3 +136,53 @@ def test_concurrent_writers_keep_every_chain_intact(db: Database) -> None:
         report = audit.verify(s)
         assert report.problems == []
         assert report.events == 90
+
+
+def test_entries_recorded_together_are_consecutive_on_one_chain(
+    db: Database, database_url: str
+) -> None:
+    """``record_many``: one claim and one append for several entries; the chain still verifies,
+    whether mixed with single entries or not, and the statements do not grow with the entries."""
+    from sqlalchemy import event
+
+    from carnet.audit import AuditEntry
+
+    audit = get_audit_service()
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    entries = [
+        AuditEntry(actor="client:test", action="apcv.context.create", person_id=1),
+        AuditEntry(actor="client:test", action="apcv.context.beneficiary", person_id=2),
+        AuditEntry(actor="client:test", action="apcv.context.beneficiary", person_id=3, detail="x"),
+    ]
+    for first, batch in ((True, entries[:1]), (False, entries), (False, entries * 3)):
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            with db.session() as s:
+                audit.record_many(s, batch)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        appends = [q for q in statements if "audit_" in q]
+        # Claim + append (+ head hash outside PostgreSQL), whatever the number of entries; the
+        # first use of a chain also creates its head (all heads at once on PostgreSQL).
+        expected = 2 if db.dialect == "postgresql" else 3
+        extra = 3 if first else (0 if db.dialect == "postgresql" else 2)
+        assert expected <= len(appends) <= expected + extra, appends
+        statements.clear()
+    _record_some(db, 5)
+    with db.session() as s:
+        rows = s.execute(
+            select(AuditEvent.chain, AuditEvent.seq, AuditEvent.person_id).order_by(AuditEvent.id)
+        ).all()
+        assert audit.verify(s).ok
+    assert len(rows) == 1 + 3 + 9 + 5
+    batch = rows[1:4]
+    assert [r.person_id for r in batch] == [1, 2, 3]
+    assert len({r.chain for r in batch}) == 1
+    assert [r.seq for r in batch] == list(range(batch[0].seq, batch[0].seq + 3))
+    result = _verify_cli(database_url)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["events"] == 18

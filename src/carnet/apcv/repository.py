@@ -28,7 +28,7 @@ class ApcvRepository:
     # -- contexts -------------------------------------------------------------------------------
 
     def add_context(self, values: dict[str, Any]) -> int:
-        return int(self.session.execute(_INSERT_CONTEXT, values).scalar_one())
+        return int(self.session.connection().execute(_INSERT_CONTEXT, values).scalar_one())
 
     def get_context(self, public_id: str) -> Row[Any] | None:
         return self.session.execute(_CONTEXT_BY_PUBLIC_ID, {"p_public_id": public_id}).first()
@@ -53,14 +53,20 @@ class ApcvRepository:
         self.session.execute(_INSERT_READING, values)
 
     def readings_for_holder(
-        self, person_id: int, *, before_id: int | None, limit: int
+        self,
+        person_id: int,
+        *,
+        dependant_ids: Sequence[int] = (),
+        before_id: int | None,
+        limit: int,
     ) -> Sequence[Row[Any]]:
-        """Readings of the person's card, about the person, or presented by the person (newest
-        first, keyset pagination on the id)."""
+        """Readings of the person's card, about the person, presented by the person, or about
+        one of ``dependant_ids`` whatever the card (newest first, keyset pagination on the id)."""
         condition = or_(
             readings.c.holder_person_id == person_id,
             readings.c.person_id == person_id,
             readings.c.presenter_person_id == person_id,
+            *([readings.c.person_id.in_(list(dependant_ids))] if dependant_ids else []),
         )
         if before_id is not None:
             condition = and_(condition, readings.c.id < before_id)

@@ -5,8 +5,9 @@ A context is what the professional's software holds between reading the card and
 card was verified once (``cards_service.verify_card_code``: signature, status, lifetime, secret
 code, single use, delegation), the professional was found in the directory, and the context lists
 the beneficiaries the presentation opens (person keys and an opaque per-context reference each).
-Creating it reads each beneficiary's names and rank from ``rights_at`` (one indexed statement,
-the hot path); restoring it for one beneficiary reads the full register identity (through the
+Creating it takes each beneficiary's names and rank from what the code verification read
+(``rights_service.household_at``: the rights and the register names, two statements; the hot
+path); restoring it for one beneficiary reads the full register identity (through the
 identity service, which audits the read) and the rights at the date of care, and records the
 reading in the holder's history.
 
@@ -29,20 +30,21 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
+from carnet.access.service import access_service
 from carnet.apcv import schemas
 from carnet.apcv.exceptions import BeneficiaryNotInContext, ContextExpired, ContextNotFound
 from carnet.apcv.repository import ApcvRepository
-from carnet.audit import get_audit_service
+from carnet.audit import AuditEntry, get_audit_service
 from carnet.auth.principal import Principal
-from carnet.cards.service import cards_service
+from carnet.cards.service import PresentedCard, cards_service
 from carnet.directory.schemas import ActingProfessional
 from carnet.directory.service import directory_service
 from carnet.exceptions import Forbidden
 from carnet.identity.schemas import InsIdentity
-from carnet.identity.service import register_service
+from carnet.identity.service import RegisterNames, register_names, register_service
 from carnet.kit.card_qr import PURPOSE_PRESENTATION
 from carnet.kit.signing_keys import SigningKey
-from carnet.rights.service import Dependant, RightsView, rights_service
+from carnet.rights.service import Dependant, Household, RightsView, rights_service
 
 # Dates of care are French calendar dates.
 CARE_TIMEZONE = ZoneInfo("Europe/Paris")
@@ -139,15 +141,40 @@ def _professional_snapshot(acting: ActingProfessional) -> dict[str, Any]:
     }
 
 
-def _first(rights: RightsView) -> str | None:
-    return rights.used_first_name or (rights.first_names[0] if rights.first_names else None)
+def _first_of(names: RegisterNames | None) -> str | None:
+    if names is None:
+        return None
+    return names.used_first_name or (names.first_names[0] if names.first_names else None)
 
 
-def _delegate_from_register(
-    session: Session, principal: Principal, person_id: int
-) -> dict[str, str | None]:
-    first, last = _names(register_service.read_by_id(session, principal, person_id))
-    return {"first_name": first, "last_name": last}
+def _household_summaries(household: Household) -> list[tuple[int, schemas.BeneficiarySummary]]:
+    """The holder (rank of their own coverage that day, None when not covered) and their
+    dependants, as the professional sees them; a holder gone from the register is left out."""
+    out: list[tuple[int, schemas.BeneficiarySummary]] = []
+    holder = household.person
+    if holder is not None:
+        ref = secrets.token_urlsafe(6)
+        out.append(
+            (
+                household.person_id,
+                schemas.BeneficiarySummary(
+                    ref=ref,
+                    quality="holder",
+                    rank=household.rank,
+                    first_name=holder.first_names[0] if holder.first_names else "",
+                    first_names=list(holder.first_names),
+                    birth_name=holder.birth_name,
+                    used_name=holder.used_name,
+                    used_first_name=holder.used_first_name,
+                    sex=holder.sex,
+                    birth_date=holder.birth_date,
+                ),
+            )
+        )
+    for dependant in household.dependants:
+        ref = secrets.token_urlsafe(6)
+        out.append((dependant.person_id, _summary_from_dependant(ref, dependant)))
+    return out
 
 
 def _names(identity: InsIdentity | None) -> tuple[str | None, str | None]:
@@ -195,57 +222,34 @@ class ApcvService:
         ttl_seconds: int,
     ) -> schemas.ContextCreated:
         # The professional first: an unknown professional or an unbound client never gets to
-        # spend the code's single use (nor a secret-code attempt).
-        acting = directory_service.acting_professional(session, principal, body.professional)
+        # spend the code's single use (nor a secret-code attempt). Kept a few seconds per client
+        # (see ``directory.service``): the hot path of every reading.
+        acting = directory_service.acting_professional(
+            session, principal, body.professional, cached=True
+        )
         presented = cards_service.verify_card_code(session, body.qr, now, PURPOSE_PRESENTATION)
         today = care_date(now)
         delegated = presented.delegation_id is not None
-        entries: list[dict[str, Any]] = []
-        summaries: list[schemas.BeneficiarySummary] = []
-        # Names and ranks come with the rights reads (indexed Core statements): the dependants'
-        # in one statement for all, the holder's from their coverage; a beneficiary without
-        # rights today is read from the register instead.
-        dependants: dict[int, Dependant] = {}
-        if any(quality == "dependant" for _, quality in presented.beneficiaries):
-            dependants = {
-                d.person_id: d
-                for d in rights_service.dependants_of(session, presented.holder_person_id, today)
-            }
-        for person_id, quality in presented.beneficiaries:
-            ref = secrets.token_urlsafe(6)
-            dependant = dependants.get(person_id)
-            rights = (
-                None
-                if dependant is not None
-                else rights_service.rights_at(session, person_id, today)
-            )
-            if dependant is not None:
-                summary = _summary_from_dependant(ref, dependant)
-            elif rights is not None:
-                summary = _summary_from_rights(ref, quality, rights)
-            else:
-                identity = register_service.read_by_id(
-                    session, principal, person_id, purpose="TREAT"
-                )
-                if identity is None:  # removed from the register meanwhile
-                    continue
-                summary = _summary_from_identity(ref, quality, identity)
-            entries.append(
-                {"ref": ref, "person_id": person_id, "quality": quality, "rank": summary.rank}
-            )
-            summaries.append(summary)
         professional = _professional_snapshot(acting)
-        if delegated:
+        if presented.household is not None:
+            # A normal presentation: the verification read the holder's coverage and dependants
+            # with their names (one rights and one register statement): nothing more to read.
+            summaries = _household_summaries(presented.household)
+        else:
+            summaries = self._delegated_summaries(session, principal, presented, today)
             # The holder's history names the delegate (whom the holder chose).
-            delegate = rights_service.rights_at(session, presented.presenter_person_id, today)
-            professional["delegate"] = (
-                {
-                    "first_name": _first(delegate),
-                    "last_name": delegate.used_name or delegate.birth_name,
-                }
-                if delegate is not None
-                else _delegate_from_register(session, principal, presented.presenter_person_id)
+            delegate = register_names(session, (presented.presenter_person_id,)).get(
+                presented.presenter_person_id
             )
+            professional["delegate"] = {
+                "first_name": _first_of(delegate),
+                "last_name": (delegate.used_name or delegate.birth_name) if delegate else None,
+            }
+        entries: list[dict[str, Any]] = [
+            {"ref": summary.ref, "person_id": person_id, "quality": summary.quality,
+             "rank": summary.rank}
+            for person_id, summary in summaries
+        ]  # fmt: skip
         public_id = secrets.token_urlsafe(32)
         expires_at = now + timedelta(seconds=ttl_seconds)
         context_id = ApcvRepository(session).add_context(
@@ -275,40 +279,85 @@ class ApcvService:
             detail += (
                 f" delegation={presented.delegation_id} delegate={presented.presenter_person_id}"
             )
-        _audit(
-            session,
-            principal,
-            "apcv.context.create",
-            presented.holder_person_id,
-            context_id,
-            detail=detail,
-        )
-        # The professional now sees each dependant's names and birth date: an access to each.
-        for entry in entries:
-            if entry["person_id"] != presented.holder_person_id:
-                _audit(
-                    session,
-                    principal,
-                    "apcv.context.beneficiary",
-                    entry["person_id"],
-                    context_id,
-                    detail=f"quality={entry['quality']}",
-                )
-        if delegated:
-            _audit(
-                session,
-                principal,
-                "apcv.context.delegate",
-                presented.presenter_person_id,
-                context_id,
-                detail=f"delegation={presented.delegation_id} holder={presented.holder_person_id}",
+        resource = f"ApcvContext/{context_id}"
+        audit = [
+            AuditEntry(
+                principal.actor,
+                "apcv.context.create",
+                presented.holder_person_id,
+                resource,
+                "TREAT",
+                detail=detail,
             )
+        ]
+        # The professional now sees each dependant's names and birth date: an access to each.
+        audit += [
+            AuditEntry(
+                principal.actor,
+                "apcv.context.beneficiary",
+                entry["person_id"],
+                resource,
+                "TREAT",
+                detail=f"quality={entry['quality']}",
+            )
+            for entry in entries
+            if entry["person_id"] != presented.holder_person_id
+        ]
+        if delegated:
+            audit.append(
+                AuditEntry(
+                    principal.actor,
+                    "apcv.context.delegate",
+                    presented.presenter_person_id,
+                    resource,
+                    "TREAT",
+                    detail=f"delegation={presented.delegation_id} "
+                    f"holder={presented.holder_person_id}",
+                )
+            )
+        # One chain claim and one append for all of them.
+        get_audit_service().record_many(session, audit)
         return schemas.ContextCreated(
             context_id=public_id,
             expires_at=expires_at,
             delegated=delegated,
-            beneficiaries=summaries,
+            beneficiaries=[summary for _, summary in summaries],
         )
+
+    @staticmethod
+    def _delegated_summaries(
+        session: Session, principal: Principal, presented: PresentedCard, today: date
+    ) -> list[tuple[int, schemas.BeneficiarySummary]]:
+        """The delegated beneficiary's summary: names and rank from the rights of the day, or
+        from the register (audited read) when not covered."""
+        out: list[tuple[int, schemas.BeneficiarySummary]] = []
+        dependants: dict[int, Dependant] = {}
+        if any(quality == "dependant" for _, quality in presented.beneficiaries):
+            dependants = {
+                d.person_id: d
+                for d in rights_service.dependants_of(session, presented.holder_person_id, today)
+            }
+        for person_id, quality in presented.beneficiaries:
+            ref = secrets.token_urlsafe(6)
+            dependant = dependants.get(person_id)
+            rights = (
+                None
+                if dependant is not None
+                else rights_service.rights_at(session, person_id, today)
+            )
+            if dependant is not None:
+                summary = _summary_from_dependant(ref, dependant)
+            elif rights is not None:
+                summary = _summary_from_rights(ref, quality, rights)
+            else:
+                identity = register_service.read_by_id(
+                    session, principal, person_id, purpose="TREAT"
+                )
+                if identity is None:  # removed from the register meanwhile
+                    continue
+                summary = _summary_from_identity(ref, quality, identity)
+            out.append((person_id, summary))
+        return out
 
     # -- 2. restore the context for one beneficiary ----------------------------------------------
 
@@ -387,6 +436,14 @@ class ApcvService:
             row.id,
             detail=f"date={on.isoformat()} covered={rights is not None}"
             + (f" delegation={row.delegation_id}" if row.delegation_id is not None else ""),
+        )
+        # Reading the card starts (or extends) a care relationship with the health space.
+        access_service.note_care_relationship(
+            session,
+            person_id=beneficiary.person_id,
+            professional_id=row.professional_id,
+            source="card_reading",
+            now=now,
         )
         return schemas.BeneficiaryRead(
             context_id=public_id,
@@ -490,7 +547,12 @@ class ApcvService:
         if principal.person_id is None:  # the Holder dependency grants only holder tokens
             raise Forbidden("this history belongs to a card holder", code="not_a_holder")
         me = principal.person_id
-        rows = ApcvRepository(session).readings_for_holder(me, before_id=before, limit=limit + 1)
+        # My dependants' readings too, whichever card showed them (a child attached to me may
+        # have been read with the other parent's card): the persons attached to me today.
+        dependants = rights_service.dependant_ids(session, me, care_date(datetime.now(UTC)))
+        rows = ApcvRepository(session).readings_for_holder(
+            me, dependant_ids=dependants, before_id=before, limit=limit + 1
+        )
         page = rows[:limit]
         get_audit_service().record(
             session,

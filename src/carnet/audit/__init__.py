@@ -2,7 +2,7 @@
 
 from functools import lru_cache
 
-from carnet.audit.service import AuditService, VerificationReport
+from carnet.audit.service import AuditEntry, AuditService, VerificationReport
 from carnet.config import get_settings
 
 
@@ -12,4 +12,4 @@ def get_audit_service() -> AuditService:
     return AuditService(settings.secret_key, settings.audit_chains)
 
 
-__all__ = ["AuditService", "VerificationReport", "get_audit_service"]
+__all__ = ["AuditEntry", "AuditService", "VerificationReport", "get_audit_service"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -30,10 +30,12 @@ _events = cast(Table, AuditEvent.__table__)
 _heads = cast(Table, AuditChainHead.__table__)
 _EVENT_COLUMNS = [c.key for c in _events.columns if c.key != "id"]
 # Built once: the audit append is on the path of every access to a person's data.
+# Each advances the head by ``p_n`` entries at once (one claim per transaction, whatever the
+# number of entries it records) and returns the new last sequence number.
 _ADVANCE_HEAD = (
     update(_heads)
     .where(_heads.c.chain == bindparam("p_chain"))
-    .values(seq=_heads.c.seq + 1)
+    .values(seq=_heads.c.seq + bindparam("p_n"))
     .returning(_heads.c.seq, _heads.c.hash)
 )
 # PostgreSQL: take whichever chain no other transaction holds, instead of queueing behind one.
@@ -47,27 +49,44 @@ _CLAIM_FREE_HEAD = (
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
-    .values(seq=_heads.c.seq + 1)
+    .values(seq=_heads.c.seq + bindparam("p_n"))
     .returning(_heads.c.chain, _heads.c.seq, _heads.c.hash)
 )
 _INSERT_EVENT = insert(_events)
 _SET_HEAD_HASH = (
     update(_heads).where(_heads.c.chain == bindparam("p_chain")).values(hash=bindparam("p_hash"))
 )
+# PostgreSQL's multi-row appends, compiled once per number of entries (up to _PREBUILT_ROWS):
+# the rows' values are bound as "<column>_<i>".
+_PREBUILT_ROWS = 8
+_driver_sql: dict[int, str] = {}
+
+
+def _rows_insert(count: int) -> Any:
+    return insert(_events).values(
+        [{key: bindparam(f"{key}_{i}") for key in _EVENT_COLUMNS} for i in range(count)]
+    )
+
+
+def _append_statement(count: int) -> Any:
+    """PostgreSQL: the statement appending ``count`` entries and moving the chain head onto the
+    last one (a data-modifying CTE: one round trip)."""
+    return _SET_HEAD_HASH.add_cte(_rows_insert(count).cte("appended"))
 
 
 class AuditRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def claim_free_head(self, chains: int) -> tuple[int, int, bytes] | None:
-        """PostgreSQL only: advance a chain that no concurrent transaction holds (SKIP LOCKED).
+    def claim_free_head(self, chains: int, count: int = 1) -> tuple[int, int, bytes] | None:
+        """PostgreSQL only: advance a chain that no concurrent transaction holds (SKIP LOCKED)
+        by ``count`` entries.
 
-        Returns (chain, seq, previous hash), or None when every chain is busy (the caller then
-        waits on one). The heads of all ``chains`` are created on first use.
+        Returns (chain, last seq, previous hash), or None when every chain is busy (the caller
+        then waits on one). The heads of all ``chains`` are created on first use.
         """
         connection = self.session.connection()
-        row = connection.execute(_CLAIM_FREE_HEAD).one_or_none()
+        row = connection.execute(_CLAIM_FREE_HEAD, {"p_n": count}).one_or_none()
         if row is None:
             existing = self.session.scalar(select(func.count()).select_from(_heads)) or 0
             if existing >= chains:
@@ -76,19 +95,20 @@ class AuditRepository:
                 postgresql.insert(_heads).on_conflict_do_nothing(index_elements=["chain"]),
                 [{"chain": c, "seq": 0, "hash": GENESIS} for c in range(chains)],
             )
-            row = connection.execute(_CLAIM_FREE_HEAD).one_or_none()
+            row = connection.execute(_CLAIM_FREE_HEAD, {"p_n": count}).one_or_none()
             if row is None:
                 return None
         return int(row[0]), int(row[1]), bytes(row[2])
 
-    def advance_head(self, chain: int) -> tuple[int, bytes]:
-        """Take the next sequence number of a chain, locking its head until commit.
+    def advance_head(self, chain: int, count: int = 1) -> tuple[int, bytes]:
+        """Take the next ``count`` sequence numbers of a chain (returns the last one and the
+        previous hash), locking its head until commit.
 
         The UPDATE comes first so that it takes the row lock (PostgreSQL) or the write lock
         (SQLite) before the previous hash is read: two writers can never chain onto the same entry.
         """
         connection = self.session.connection()
-        row = connection.execute(_ADVANCE_HEAD, {"p_chain": chain}).one_or_none()
+        row = connection.execute(_ADVANCE_HEAD, {"p_chain": chain, "p_n": count}).one_or_none()
         if row is not None:
             return int(row[0]), bytes(row[1])
         # First entry of this chain: create its head. If a concurrent writer created it first, the
@@ -99,20 +119,33 @@ class AuditRepository:
             .on_conflict_do_nothing(index_elements=["chain"])
             .returning(_heads.c.chain)
         )
-        created = connection.execute(insert_head, {"chain": chain, "seq": 1, "hash": GENESIS})
+        created = connection.execute(insert_head, {"chain": chain, "seq": count, "hash": GENESIS})
         if created.first() is not None:
-            return 1, GENESIS
-        return self.advance_head(chain)
+            return count, GENESIS
+        return self.advance_head(chain, count)
 
-    def append(self, event: AuditEvent) -> None:
-        """Insert the entry and move the chain head onto it (Core: this runs on every access)."""
+    def append_rows(self, chain: int, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert consecutive entries of one chain (values by column name, hashes computed) and
+        move the chain head onto the last one: one statement on PostgreSQL, two elsewhere."""
         connection = self.session.connection()
-        values = {key: getattr(event, key) for key in _EVENT_COLUMNS}
-        result = connection.execute(_INSERT_EVENT, values)
-        primary_key = result.inserted_primary_key
-        assert primary_key is not None
-        event.id = int(primary_key[0])
-        connection.execute(_SET_HEAD_HASH, {"p_chain": event.chain, "p_hash": event.hash})
+        dialect = connection.dialect.name
+        params: dict[str, Any] = {"p_chain": chain, "p_hash": rows[-1]["hash"]}
+        for i, row in enumerate(rows):
+            for key in _EVENT_COLUMNS:
+                params[f"{key}_{i}"] = row[key]
+        if dialect == "postgresql":
+            # SQLAlchemy does not cache statements with a DML CTE: compile each shape once and
+            # send the SQL text (values already in the driver's types: aware UTC datetimes).
+            sql = _driver_sql.get(len(rows))
+            if sql is None:
+                compiled = _append_statement(len(rows)).compile(dialect=connection.dialect)
+                sql = str(compiled)
+                if len(rows) <= _PREBUILT_ROWS:
+                    _driver_sql[len(rows)] = sql
+            connection.exec_driver_sql(sql, params)
+        else:
+            connection.execute(_INSERT_EVENT, list(rows))  # one executemany
+            connection.execute(_SET_HEAD_HASH, params)
 
     def heads(self) -> dict[int, tuple[int, bytes]]:
         rows = self.session.execute(

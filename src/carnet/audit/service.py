@@ -16,8 +16,10 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,10 +42,10 @@ class VerificationReport:
 
 
 def _canonical(event: AuditEvent) -> bytes:
-    fields = [
+    return _canonical_fields(
         event.chain,
         event.seq,
-        event.recorded_at.isoformat(timespec="microseconds"),
+        event.recorded_at,
         event.actor,
         event.action,
         event.outcome,
@@ -53,8 +55,51 @@ def _canonical(event: AuditEvent) -> bytes:
         event.client_address,
         event.request_id,
         event.detail,
+    )
+
+
+def _canonical_fields(
+    chain: int,
+    seq: int,
+    recorded_at: datetime,
+    actor: str,
+    action: str,
+    outcome: str,
+    person_id: int | None,
+    resource: str | None,
+    purpose: str | None,
+    client_address: str | None,
+    request_id: str | None,
+    detail: str | None,
+) -> bytes:
+    fields = [
+        chain,
+        seq,
+        recorded_at.isoformat(timespec="microseconds"),
+        actor,
+        action,
+        outcome,
+        person_id,
+        resource,
+        purpose,
+        client_address,
+        request_id,
+        detail,
     ]
     return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry for ``AuditService.record_many`` (the arguments of ``record``)."""
+
+    actor: str
+    action: str
+    person_id: int | None = None
+    resource: str | None = None
+    purpose: str | None = None
+    outcome: str = "success"
+    detail: str | None = None
 
 
 class AuditService:
@@ -77,39 +122,90 @@ class AuditService:
         outcome: str = "success",
         detail: str | None = None,
         recorded_at: datetime | None = None,
-    ) -> AuditEvent:
+    ) -> None:
+        """Append one entry in the caller's transaction (the chain head stays locked until its
+        commit: record last in a use case). Core statements, no ORM object: every access runs
+        through here."""
+        entry = AuditEntry(actor, action, person_id, resource, purpose, outcome, detail)
+        self._append(session, (entry,), recorded_at)
+
+    def record_many(
+        self,
+        session: Session,
+        entries: Sequence[AuditEntry],
+        *,
+        recorded_at: datetime | None = None,
+    ) -> None:
+        """Record several entries of one access at once, consecutive on one chain: one chain
+        claim and one append for all of them (the same rows as one ``record`` call each)."""
+        if entries:
+            self._append(session, entries, recorded_at)
+
+    def _append(
+        self, session: Session, entries: Sequence[AuditEntry], recorded_at: datetime | None
+    ) -> list[dict[str, Any]]:
         # Chains only order entries for tamper evidence (a person's history is ordered by time), so
         # any chain will do: on PostgreSQL take a free one, otherwise (SQLite has a single writer
         # anyway, or every chain is busy) a random one, waiting for its lock.
         repo = AuditRepository(session)
+        count = len(entries)
         claimed = (
-            repo.claim_free_head(self.chains)
+            repo.claim_free_head(self.chains, count)
             if session.get_bind().dialect.name == "postgresql"
             else None
         )
         if claimed is not None:
-            chain, seq, previous = claimed
+            chain, last, previous = claimed
         else:
             chain = secrets.randbelow(self.chains)
-            seq, previous = repo.advance_head(chain)
-        event = AuditEvent(
-            chain=chain,
-            seq=seq,
-            # Microseconds: what both databases store, so the hash survives a round trip.
-            recorded_at=(recorded_at or utcnow()),
-            actor=actor[:80],
-            action=action,
-            outcome=outcome,
-            person_id=person_id,
-            resource=resource,
-            purpose=purpose,
-            client_address=client_address_var.get(),
-            request_id=request_id_var.get(),
-            detail=detail[:500] if detail else None,
-        )
-        event.hash = self._digest(previous, event)
-        repo.append(event)
-        return event
+            last, previous = repo.advance_head(chain, count)
+        # Microseconds: what both databases store, so the hash survives a round trip.
+        when = recorded_at or utcnow()
+        address = client_address_var.get()
+        request_id = request_id_var.get()
+        rows: list[dict[str, Any]] = []
+        for seq, entry in enumerate(entries, start=last - count + 1):
+            actor = entry.actor[:80]
+            detail = entry.detail[:500] if entry.detail else None
+            digest = hmac.new(
+                self._key,
+                previous
+                + _canonical_fields(
+                    chain,
+                    seq,
+                    when,
+                    actor,
+                    entry.action,
+                    entry.outcome,
+                    entry.person_id,
+                    entry.resource,
+                    entry.purpose,
+                    address,
+                    request_id,
+                    detail,
+                ),
+                hashlib.sha256,
+            ).digest()
+            rows.append(
+                {
+                    "chain": chain,
+                    "seq": seq,
+                    "recorded_at": when,
+                    "actor": actor,
+                    "action": entry.action,
+                    "outcome": entry.outcome,
+                    "person_id": entry.person_id,
+                    "resource": entry.resource,
+                    "purpose": entry.purpose,
+                    "client_address": address,
+                    "request_id": request_id,
+                    "detail": detail,
+                    "hash": digest,
+                }
+            )
+            previous = digest
+        repo.append_rows(chain, rows)
+        return rows
 
     def verify(self, session: Session) -> VerificationReport:
         repo = AuditRepository(session)

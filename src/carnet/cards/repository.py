@@ -1,6 +1,6 @@
 """All SQL of the cards domain.
 
-The code-verification path (``credential_for_key``, ``use_nonce``, ``delegation``) runs prebuilt
+The code-verification path (``credential_for_key`` with the delegation, ``use_nonce``) runs prebuilt
 Core statements on the session's connection and reads rows, not ORM objects: it is the hot path
 of every card reading.
 """
@@ -48,21 +48,28 @@ _CREDENTIAL_FOR_KEY = (
     .join(cards, cards.c.id == devices.c.card_id)
     .where(devices.c.key_id == bindparam("p_key_id"))
 )
-
-_DELEGATION = select(
-    delegations.c.id,
-    delegations.c.person_id,
-    delegations.c.beneficiary_person_id,
-    delegations.c.delegate_person_id,
-    delegations.c.starts_at,
-    delegations.c.ends_at,
-    delegations.c.revoked_at,
-).where(delegations.c.id == bindparam("p_id"))
+# The same, with the delegation a code names (NULL columns when there is no such delegation).
+_CREDENTIAL_AND_DELEGATION = _CREDENTIAL_FOR_KEY.add_columns(
+    delegations.c.id.label("delegation_id"),
+    delegations.c.person_id.label("delegation_person_id"),
+    delegations.c.beneficiary_person_id.label("delegation_beneficiary_person_id"),
+    delegations.c.delegate_person_id.label("delegation_delegate_person_id"),
+    delegations.c.starts_at.label("delegation_starts_at"),
+    delegations.c.ends_at.label("delegation_ends_at"),
+    delegations.c.revoked_at.label("delegation_revoked_at"),
+).outerjoin(delegations, delegations.c.id == bindparam("p_delegation_id"))
 
 _RESET_PIN_FAILURES = (
     update(cards)
     .where(cards.c.id == bindparam("p_card_id"), cards.c.failed_pin_attempts > 0)
     .values(failed_pin_attempts=0)
+)
+
+# Remembering a nonce (SQLite, PostgreSQL). RETURNING, not rowcount: drivers do not all report
+# a row count for this statement.
+_USE_NONCE = (
+    sqlite.insert(nonces).on_conflict_do_nothing().returning(nonces.c.card_id),
+    postgresql.insert(nonces).on_conflict_do_nothing().returning(nonces.c.card_id),
 )
 
 _PURGE_CARD_NONCES = delete(nonces).where(
@@ -76,9 +83,14 @@ class CardRepository:
 
     # -- verification (hot path) -----------------------------------------------------------------
 
-    def credential_for_key(self, key_id: bytes) -> Record | None:
-        """The device credential named by a code, with its card, in one indexed probe."""
-        return self.session.connection().execute(_CREDENTIAL_FOR_KEY, {"p_key_id": key_id}).first()
+    def credential_for_key(self, key_id: bytes, delegation_id: int | None = None) -> Record | None:
+        """The device credential named by a code, with its card, in one indexed probe; with
+        ``delegation_id``, also that delegation's columns (``delegation_*``, NULL if unknown)."""
+        connection = self.session.connection()
+        if delegation_id is None:
+            return connection.execute(_CREDENTIAL_FOR_KEY, {"p_key_id": key_id}).first()
+        params = {"p_key_id": key_id, "p_delegation_id": delegation_id}
+        return connection.execute(_CREDENTIAL_AND_DELEGATION, params).first()
 
     def reset_pin_failures(self, card_id: int) -> None:
         self.session.connection().execute(_RESET_PIN_FAILURES, {"p_card_id": card_id})
@@ -119,14 +131,9 @@ class CardRepository:
             "person_id": person_id,
             "expires_at": expires_at,
         }
-        dialect = self.session.get_bind().dialect.name
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(nonces).values(values).on_conflict_do_nothing()
-        else:
-            stmt = sqlite.insert(nonces).values(values).on_conflict_do_nothing()
-        # RETURNING, not rowcount: drivers do not all report a row count for this statement.
-        inserted = self.session.connection().execute(stmt.returning(nonces.c.card_id)).first()
-        return inserted is not None
+        connection = self.session.connection()
+        stmt = _USE_NONCE[connection.dialect.name == "postgresql"]
+        return connection.execute(stmt, values).first() is not None
 
     def purge_card_nonces(self, card_id: int, now: datetime) -> None:
         self.session.connection().execute(_PURGE_CARD_NONCES, {"p_card_id": card_id, "p_now": now})
@@ -134,9 +141,6 @@ class CardRepository:
     def purge_nonces(self, now: datetime) -> int:
         result = self.session.execute(delete(nonces).where(nonces.c.expires_at < now))
         return int(getattr(result, "rowcount", 0) or 0)
-
-    def delegation(self, delegation_id: int) -> Record | None:
-        return self.session.connection().execute(_DELEGATION, {"p_id": delegation_id}).first()
 
     # -- cards -----------------------------------------------------------------------------------
 
@@ -243,6 +247,16 @@ class CardRepository:
         return self.session.scalars(
             select(CardAccount).where(CardAccount.person_id == person_id)
         ).first()
+
+    def confirmed_emails(self, person_ids: Sequence[int]) -> dict[int, str]:
+        if not person_ids:
+            return {}
+        rows = self.session.execute(
+            select(CardAccount.person_id, CardAccount.email).where(
+                CardAccount.person_id.in_(list(person_ids)), CardAccount.confirmed_at.is_not(None)
+            )
+        ).all()
+        return {int(row.person_id): str(row.email) for row in rows}
 
     def add_account(self, account: CardAccount) -> CardAccount:
         self.session.add(account)

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -67,7 +67,7 @@ from carnet.identity import service as identity_service
 from carnet.identity.schemas import InsIdentity
 from carnet.kit import card_qr
 from carnet.mail.service import MailService, validate_address
-from carnet.rights.service import rights_service
+from carnet.rights.service import Household, rights_service
 
 T = TypeVar("T")
 
@@ -116,6 +116,9 @@ class PresentedCard:
     beneficiaries: tuple[Beneficiary, ...]
     purpose: int
     device_kind: str
+    # A normal presentation: the holder's coverage that day and their dependants, with names
+    # (``rights_service.household_at``), read once here for the caller (None when delegated).
+    household: Household | None = None
 
 
 # -- secrets --------------------------------------------------------------------------------------
@@ -362,7 +365,8 @@ class CardsService:
             raise QrMalformed(f"the code is malformed: {exc}") from exc
         token = parsed.token
         repo = CardRepository(session)
-        row = repo.credential_for_key(parsed.key_id)
+        # The delegation named by the code, if any, comes with the credential (one statement).
+        row = repo.credential_for_key(parsed.key_id, token.delegation_id)
         if row is None:
             raise QrUnknownCard("no card of this platform signed this code")
         if row.card_number != token.card_number:
@@ -404,19 +408,18 @@ class CardsService:
         if secrets.randbelow(NONCE_PURGE_ONE_IN) == 0:
             repo.purge_card_nonces(row.card_id, now)
 
+        household: Household | None = None
         if token.delegation_id is None:
             holder = int(row.person_id)
+            household = rights_service.household_at(session, holder, care_date(now))
             beneficiaries = (
                 Beneficiary(holder, "holder"),
-                *(
-                    Beneficiary(int(d.person_id), "dependant")
-                    for d in rights_service.dependants_of(session, holder, care_date(now))
-                ),
+                *(Beneficiary(d.person_id, "dependant") for d in household.dependants),
             )
             presenter = holder
         else:
             holder, beneficiary = self._check_delegation(
-                session, repo, token.delegation_id, int(row.person_id), now
+                session, row, token.delegation_id, int(row.person_id), now
             )
             presenter = int(row.person_id)
             beneficiaries = (beneficiary,)
@@ -429,6 +432,7 @@ class CardsService:
             beneficiaries=beneficiaries,
             purpose=token.purpose,
             device_kind=str(row.device_kind),
+            household=household,
         )
 
     def _signature_ok(
@@ -481,20 +485,21 @@ class CardsService:
     def _check_delegation(
         self,
         session: Session,
-        repo: CardRepository,
+        row: Any,
         delegation_id: int,
         presenter: int,
         now: datetime,
     ) -> tuple[int, Beneficiary]:
-        row = repo.delegation(delegation_id)
-        if row is None or row.delegate_person_id != presenter:
+        """``row``: the credential row, with the delegation's columns (``delegation_*``, NULL
+        when no delegation has this id)."""
+        if row.delegation_id is None or row.delegation_delegate_person_id != presenter:
             raise DelegationNotYours("this delegation was not granted to this card's holder")
-        if row.revoked_at is not None:
+        if row.delegation_revoked_at is not None:
             raise DelegationRevoked("this delegation was revoked by the holder")
-        if not row.starts_at <= now < row.ends_at:
+        if not row.delegation_starts_at <= now < row.delegation_ends_at:
             raise DelegationExpired("this delegation is not in force now")
-        grantor = int(row.person_id)
-        beneficiary = int(row.beneficiary_person_id)
+        grantor = int(row.delegation_person_id)
+        beneficiary = int(row.delegation_beneficiary_person_id)
         if beneficiary == grantor:
             return grantor, Beneficiary(beneficiary, "holder")
         if not rights_service.is_attached(session, beneficiary, grantor, care_date(now)):
@@ -1269,6 +1274,11 @@ class CardsService:
 
     def purge_nonces(self, session: Session, now: datetime) -> int:
         return CardRepository(session).purge_nonces(now)
+
+    def confirmed_emails(self, session: Session, person_ids: Sequence[int]) -> dict[int, str]:
+        """The confirmed account e-mail of those of ``person_ids`` who have one (one bulk read,
+        unaudited: the caller audits what it does with it, e.g. the health space's information)."""
+        return CardRepository(session).confirmed_emails(person_ids)
 
 
 # -- module helpers -------------------------------------------------------------------------------

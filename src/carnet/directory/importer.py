@@ -88,6 +88,7 @@ from carnet.directory.repository import (
     RULE_DUPLICATE_PLACE,
     DirectoryImportRepository,
 )
+from carnet.directory.service import directory_service
 from carnet.exceptions import AppError, BadRequest
 from carnet.kit.csv_source import CsvSource, open_csv_source
 from carnet.vigilance.service import ensure_structures, normalise_structure_identifier
@@ -564,6 +565,9 @@ def _load_pass(
         )
         session.commit()
         report.committed = True
+        # Professionals deactivated or places removed take effect at once in this process
+        # (other processes drop their kept answers within ACTING_CACHE_SECONDS).
+        directory_service.forget_acting()
     except BaseException:
         session.rollback()
         raise

@@ -13,6 +13,16 @@ act), it answers the professional as the act records them, or refuses with a 403
 * ``not_a_place_of_practice``: the ``structure_identifier`` given is not one of the
   professional's places.
 
+With ``cached=True`` (the apCV hot path) a successful answer is kept for
+``ACTING_CACHE_SECONDS`` per process, keyed by the database, the client and the binding its
+token carries (client id, professional id, structure id) and the exact reference. Invalidation:
+refusals are never kept (a professional newly in the directory, or a newly bound client, acts at
+once); a kept answer expires after ``ACTING_CACHE_SECONDS`` (30 s), which bounds how long a
+professional deactivated or a place removed by a directory import (another process) can still be
+accepted; ``forget_acting()`` drops every kept answer at once (an in-process directory change).
+The binding itself lives in the client's 5-minute access token, so a new binding means a new
+token, hence a new key.
+
 It does not audit: it answers a question inside the caller's use case, which records the act
 (naming the professional) in the same transaction. Reads through the directory API are audited
 (``directory.read``, ``directory.search``); the directory is public reference data, so the events
@@ -21,6 +31,7 @@ name the professional (``Professional/{id}``), not a person of the register.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -37,6 +48,51 @@ from carnet.directory.schemas import ActingProfessional, ProfessionalRef
 from carnet.exceptions import AppError, Forbidden, NotFound, ValidationFailed
 
 MIN_SEARCH_KEY = 2
+# How long ``acting_professional(..., cached=True)`` keeps a successful answer (see above).
+ACTING_CACHE_SECONDS = 30.0
+ACTING_CACHE_SIZE = 10_000
+
+_ActingKey = tuple[Any, str, int | None, int | None, str | None, str | None, str | None]
+
+
+class _ActingCache:
+    """Successful ``acting_professional`` answers for a short time (per process)."""
+
+    def __init__(self, ttl: float, size: int) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[_ActingKey, tuple[float, ActingProfessional]] = {}
+
+    @staticmethod
+    def key(session: Session, principal: Principal, ref: ProfessionalRef) -> _ActingKey:
+        bind = session.get_bind()
+        url = getattr(bind, "url", None) or bind.engine.url
+        return (
+            url,
+            principal.client_id,
+            principal.professional_id,
+            principal.structure_id,
+            ref.rpps,
+            ref.idnat_ps,
+            ref.structure_identifier,
+        )
+
+    def get(self, key: _ActingKey) -> ActingProfessional | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return entry[1]
+
+    def put(self, key: _ActingKey, value: ActingProfessional) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # rare: a burst of distinct clients; simpler than LRU
+        self._entries[key] = (time.monotonic() + self.ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 def _label(ref: ProfessionalRef) -> str:
@@ -167,15 +223,39 @@ class DirectoryService:
 
     # -- the interface of the apCV domain -----------------------------------------------------
 
+    def __init__(self) -> None:
+        self._acting_cache = _ActingCache(ACTING_CACHE_SECONDS, ACTING_CACHE_SIZE)
+
+    def forget_acting(self) -> None:
+        """Drop every kept ``acting_professional`` answer (after a directory change)."""
+        self._acting_cache.clear()
+
     def acting_professional(
-        self, session: Session, principal: Principal, ref: ProfessionalRef
+        self,
+        session: Session,
+        principal: Principal,
+        ref: ProfessionalRef,
+        *,
+        cached: bool = False,
     ) -> ActingProfessional:
         """The professional ``ref`` names, if the calling client may act for them (see above).
 
         The place (``structure_*``): the ``structure_identifier`` given; else the client's
         structure when the professional practises there; else the professional's only place;
-        else None (several places, none named).
+        else None (several places, none named). ``cached``: see the module docstring.
         """
+        if not cached:
+            return self._acting_professional(session, principal, ref)
+        key = self._acting_cache.key(session, principal, ref)
+        acting = self._acting_cache.get(key)
+        if acting is None:
+            acting = self._acting_professional(session, principal, ref)
+            self._acting_cache.put(key, acting)
+        return acting
+
+    def _acting_professional(
+        self, session: Session, principal: Principal, ref: ProfessionalRef
+    ) -> ActingProfessional:
         if principal.professional_id is None and principal.structure_id is None:
             raise Forbidden(
                 "this client is bound to no professional and no structure: it cannot act for a "

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Row,
+    Select,
     String,
     Table,
     bindparam,
@@ -47,9 +48,54 @@ _FIND_BY_TRAITS = select(persons).where(
 )
 
 
+# Other domains' bulk reads (``identity.service.register_names`` and friends): prebuilt.
+_NAME_COLUMNS = (
+    persons.c.id,
+    persons.c.matricule,
+    persons.c.kind,
+    persons.c.birth_name,
+    persons.c.first_names,
+    persons.c.used_name,
+    persons.c.used_first_name,
+    persons.c.sex,
+    persons.c.birth_date,
+)
+_NAMES_BY_IDS: Select[Any] = select(*_NAME_COLUMNS).where(
+    persons.c.id.in_(bindparam("p_ids", expanding=True))
+)
+_NAMES_BY_MATRICULE: Select[Any] = select(*_NAME_COLUMNS).where(
+    persons.c.matricule == bindparam("p_matricule")
+)
+_NAMES_BY_PREVIOUS_MATRICULE: Select[Any] = (
+    select(*_NAME_COLUMNS)
+    .join(ins_history, ins_history.c.person_id == persons.c.id)
+    .where(ins_history.c.matricule == bindparam("p_matricule"))
+    .limit(1)
+)
+_HISTORY = (
+    select(ins_history)
+    .where(ins_history.c.person_id == bindparam("p_person"))
+    .order_by(ins_history.c.id)
+)
+
+
 class PersonRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
+
+    # -- bulk reads for other domains (rows of names, no history) --------------------------------
+
+    def names_by_ids(self, person_ids: Sequence[int]) -> Sequence[Row[Any]]:
+        return self.session.connection().execute(_NAMES_BY_IDS, {"p_ids": person_ids}).all()
+
+    def names_by_matricule(self, matricule: str) -> Row[Any] | None:
+        """Names of the person holding this matricule now, else of the one who held it before."""
+        connection = self.session.connection()
+        params = {"p_matricule": matricule}
+        return (
+            connection.execute(_NAMES_BY_MATRICULE, params).first()
+            or connection.execute(_NAMES_BY_PREVIOUS_MATRICULE, params).first()
+        )
 
     def find_by_traits(self, birth_name: str, birth_date: str, sex: str) -> Sequence[Row[Any]]:
         # The INSi-like hot path: a prebuilt statement on the connection, rows not ORM objects.
@@ -74,11 +120,7 @@ class PersonRepository:
         ).first()
 
     def history(self, person_id: int) -> Sequence[Row[Any]]:
-        return self.session.execute(
-            select(ins_history)
-            .where(ins_history.c.person_id == person_id)
-            .order_by(ins_history.c.id)
-        ).all()
+        return self.session.connection().execute(_HISTORY, {"p_person": person_id}).all()
 
     def get_person_for_update(self, matricule: str) -> Person | None:
         """The ORM entity, locked until commit on PostgreSQL (single-person register writes)."""
@@ -501,3 +543,25 @@ class RegisterImportRepository:
             execution_options={"preserve_rowcount": True},
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- SQL expressions for other domains' set-based work (imports) -----------------------------------
+
+
+def current_person_id_sql(matricule: Any) -> Any:
+    """The person key whose current matricule is ``matricule`` (a column), as a scalar subquery."""
+    return select(_persons.c.id).where(_persons.c.matricule == matricule).scalar_subquery()
+
+
+def previous_person_id_sql(matricule: Any) -> Any:
+    """The person key who held ``matricule`` (a column) before, as a scalar subquery."""
+    return (
+        select(func.min(_ins_history.c.person_id))
+        .where(_ins_history.c.matricule == matricule)
+        .scalar_subquery()
+    )
+
+
+def birth_date_sql(person_id: Any) -> Any:
+    """The register birth date of ``person_id`` (a column), as a scalar subquery."""
+    return select(_persons.c.birth_date).where(_persons.c.id == person_id).scalar_subquery()

@@ -8,7 +8,7 @@ caller's transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from carnet.audit import get_audit_service
 from carnet.auth.principal import Principal
 from carnet.db import utcnow
 from carnet.exceptions import Conflict, ValidationFailed
+from carnet.identity import repository as _repository
 from carnet.identity import schemas
 from carnet.identity.models import Person
 from carnet.identity.nir import Matricule, nir_trait_mismatches, parse_matricule
@@ -554,3 +555,63 @@ def person_id_for_matricule(session: Session, matricule: str) -> int | None:
     """
     row = PersonRepository(session).get_by_matricule(matricule)
     return int(row.id) if row is not None else None
+
+
+# -- bulk reads for other domains (unaudited: the caller audits its own access) -------------------
+#
+# The rights and card domains show beneficiaries' names on every card reading and resolve
+# matricules by the million on import. These reads give them the register's names without its
+# tables; they are not audited here because the caller records the access it makes with them (in
+# the same transaction), like ``person_id_for_matricule``.
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterNames:
+    """A person's identifiers and names as the register holds them (no birth place, no history)."""
+
+    person_id: int
+    matricule: str
+    kind: str
+    birth_name: str
+    first_names: tuple[str, ...]
+    used_name: str | None
+    used_first_name: str | None
+    sex: str
+    birth_date: str  # "YYYY-MM-DD", 00 for unknown parts
+
+
+def _register_names(row: Row[Any]) -> RegisterNames:
+    return RegisterNames(
+        person_id=int(row.id),
+        matricule=row.matricule,
+        kind=row.kind,
+        birth_name=row.birth_name,
+        first_names=tuple(row.first_names.split()),
+        used_name=row.used_name,
+        used_first_name=row.used_first_name,
+        sex=row.sex,
+        birth_date=row.birth_date,
+    )
+
+
+def register_names(session: Session, person_ids: Iterable[int]) -> dict[int, RegisterNames]:
+    """Names of these persons, by person key, in one statement (unknown keys are left out)."""
+    ids = sorted(set(person_ids))
+    if not ids:
+        return {}
+    return {
+        int(row.id): _register_names(row) for row in PersonRepository(session).names_by_ids(ids)
+    }
+
+
+def register_names_by_matricule(session: Session, matricule: str) -> RegisterNames | None:
+    """The person holding this (normalised) matricule now, or who held it before; None if none."""
+    row = PersonRepository(session).names_by_matricule(matricule)
+    return _register_names(row) if row is not None else None
+
+
+# SQL expressions for set-based statements of other domains (their imports), so that they never
+# name the register's tables: each is a correlated scalar subquery on the given column.
+current_person_id_sql = _repository.current_person_id_sql
+previous_person_id_sql = _repository.previous_person_id_sql
+birth_date_sql = _repository.birth_date_sql

@@ -1,12 +1,9 @@
 """All SQL of the rights domain. The reads used on every card reading are prebuilt Core statements.
 
-Register reads: the rights answers carry the beneficiary's matricule, names and birth date, which
-live in the register (``persons``). ``carnet.identity.service`` offers audited reads by one person
-only, while ``rights_at``/``dependants_of`` run unaudited (their caller audits its own access) on
-the card-reading hot path, and the import resolves matricules by the million. So this module reads
-the register's ``persons`` and ``ins_history`` tables directly, read-only, in the statements marked
-"register read" below — the one place to move behind an identity service function if the register
-gets one (a deliberate, documented exception to "never another domain's tables").
+The register's tables are never read here: the answers' names and matricules come from
+``carnet.identity.service`` (``register_names``: one bulk statement, called by the rights
+service), and the import's set-based statements use the SQL expressions the identity service
+offers for that (``current_person_id_sql``, ``previous_person_id_sql``, ``birth_date_sql``).
 """
 
 from __future__ import annotations
@@ -47,14 +44,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
 from carnet.db import UTCDateTime
-from carnet.identity.models import InsHistory, Person
+from carnet.identity import service as identity_service
 from carnet.rights.models import Coverage, Situation
 
 coverages = typing.cast(Table, Coverage.__table__)
 situations = typing.cast(Table, Situation.__table__)
-# The register (read only, see the module docstring).
-_persons = typing.cast(Table, Person.__table__)
-_ins_history = typing.cast(Table, InsHistory.__table__)
 
 # "Open" end of a period, for overlap tests: NULL means no end.
 FAR_FUTURE = date(9999, 12, 31)
@@ -69,63 +63,52 @@ def _overlap(a_start: Any, a_end: Any, b_start: Any, b_end: Any) -> Any:
     return and_(a_start <= func.coalesce(b_end, far), b_start <= func.coalesce(a_end, far))
 
 
-_beneficiary = _persons.alias("beneficiary")
-_insured = _persons.alias("insured")
-
-# rights_at: the period covering the day (periods never overlap: at most one), with the
-# beneficiary's and the insured person's register rows (register read).
-_COVERAGE_AT = (
+# rights_at: the period covering the day (periods never overlap: at most one) with its special
+# situations active that day (none: one row with NULL situation columns).
+_COVERAGE_AT: Select[Any] = (
     select(
         coverages,
-        _beneficiary.c.matricule,
-        _beneficiary.c.kind,
-        _beneficiary.c.birth_name,
-        _beneficiary.c.first_names,
-        _beneficiary.c.used_name,
-        _beneficiary.c.used_first_name,
-        _beneficiary.c.sex,
-        _beneficiary.c.birth_date,
-        _insured.c.matricule.label("insured_matricule"),
+        situations.c.code.label("situation_code"),
+        situations.c.qualifier.label("situation_qualifier"),
+        situations.c.start_date.label("situation_start"),
+        situations.c.end_date.label("situation_end"),
     )
-    .join(_beneficiary, _beneficiary.c.id == coverages.c.person_id)
-    .join(_insured, _insured.c.id == coverages.c.insured_person_id)
+    .select_from(
+        coverages.outerjoin(
+            situations,
+            and_(
+                situations.c.coverage_id == coverages.c.id,
+                _covers(situations, bindparam("p_on")),
+            ),
+        )
+    )
     .where(coverages.c.person_id == bindparam("p_person"), _covers(coverages, bindparam("p_on")))
-    .order_by(coverages.c.start_date.desc())
-    .limit(1)
+    .order_by(coverages.c.start_date.desc(), situations.c.code, situations.c.start_date)
 )
-_SITUATIONS_AT: Select[Any] = (
-    select(
-        situations.c.code,
-        situations.c.qualifier,
-        situations.c.start_date,
-        situations.c.end_date,
-    )
-    .where(
-        situations.c.coverage_id == bindparam("p_coverage"),
-        _covers(situations, bindparam("p_on")),
-    )
-    .order_by(situations.c.code, situations.c.start_date)
+# dependants_of: the persons attached to an insured person on a day.
+_DEPENDANTS_AT: Select[Any] = select(
+    coverages.c.person_id,
+    coverages.c.insured_person_id,
+    coverages.c.quality,
+    coverages.c.rank,
+).where(
+    coverages.c.insured_person_id == bindparam("p_insured"),
+    coverages.c.person_id != bindparam("p_insured"),
+    _covers(coverages, bindparam("p_on")),
 )
-# dependants_of: the persons attached to an insured person on a day (register read for names).
-_DEPENDANTS_AT: Select[Any] = (
-    select(
-        coverages.c.person_id,
-        coverages.c.quality,
-        coverages.c.rank,
-        _beneficiary.c.matricule,
-        _beneficiary.c.birth_name,
-        _beneficiary.c.first_names,
-        _beneficiary.c.used_name,
-        _beneficiary.c.sex,
-        _beneficiary.c.birth_date,
-    )
-    .join(_beneficiary, _beneficiary.c.id == coverages.c.person_id)
-    .where(
-        coverages.c.insured_person_id == bindparam("p_insured"),
-        coverages.c.person_id != bindparam("p_insured"),
-        _covers(coverages, bindparam("p_on")),
-    )
-    .order_by(_beneficiary.c.birth_date, coverages.c.rank, coverages.c.person_id)
+# household_at: the person's own coverage that day and the persons attached to them, in one probe
+# of each index.
+_HOUSEHOLD_AT: Select[Any] = select(
+    coverages.c.person_id,
+    coverages.c.insured_person_id,
+    coverages.c.quality,
+    coverages.c.rank,
+).where(
+    or_(
+        coverages.c.person_id == bindparam("p_person"),
+        coverages.c.insured_person_id == bindparam("p_person"),
+    ),
+    _covers(coverages, bindparam("p_on")),
 )
 _IS_ATTACHED = select(literal(1)).where(
     coverages.c.person_id == bindparam("p_person"),
@@ -140,17 +123,19 @@ class RightsRepository:
 
     # -- hot reads ------------------------------------------------------------------------------
 
-    def coverage_at(self, person_id: int, on: date) -> Row[Any] | None:
+    def coverage_at(self, person_id: int, on: date) -> Sequence[Row[Any]]:
+        """The coverage of the day, one row per active situation (or one with NULL situation
+        columns); empty when not covered."""
         return (
             self.session.connection()
             .execute(_COVERAGE_AT, {"p_person": person_id, "p_on": on})
-            .first()
+            .all()
         )
 
-    def situations_at(self, coverage_id: int, on: date) -> Sequence[Row[Any]]:
+    def household_at(self, person_id: int, on: date) -> Sequence[Row[Any]]:
         return (
             self.session.connection()
-            .execute(_SITUATIONS_AT, {"p_coverage": coverage_id, "p_on": on})
+            .execute(_HOUSEHOLD_AT, {"p_person": person_id, "p_on": on})
             .all()
         )
 
@@ -182,41 +167,18 @@ class RightsRepository:
             is not None
         )
 
-    def attached_with_birth_date(
-        self, insured_person_id: int, birth_date: str, rank: int
-    ) -> list[int]:
-        """Persons ever attached to an insured person, of this register birth date and rank
-        (register read)."""
+    def attached_with_rank(self, insured_person_id: int, rank: int) -> list[int]:
+        """Persons ever attached to an insured person with this rank (the insured excluded)."""
         rows = self.session.execute(
             select(coverages.c.person_id)
             .distinct()
-            .join_from(coverages, _persons, _persons.c.id == coverages.c.person_id)
             .where(
                 coverages.c.insured_person_id == insured_person_id,
                 coverages.c.person_id != insured_person_id,
                 coverages.c.rank == rank,
-                _persons.c.birth_date == birth_date,
             )
         ).all()
         return sorted(int(row[0]) for row in rows)
-
-    def person_by_matricule(self, matricule: str) -> Row[Any] | None:
-        """The register person holding this matricule now, or before (register read)."""
-        row = self.session.execute(
-            select(_persons).where(_persons.c.matricule == matricule)
-        ).first()
-        if row is not None:
-            return row
-        return self.session.execute(
-            select(_persons)
-            .join(_ins_history, _ins_history.c.person_id == _persons.c.id)
-            .where(_ins_history.c.matricule == matricule)
-            .limit(1)
-        ).first()
-
-    def person_by_id(self, person_id: int) -> Row[Any] | None:
-        """One register person (register read)."""
-        return self.session.execute(select(_persons).where(_persons.c.id == person_id)).first()
 
 
 # -- bulk import (``carnet rights import``) --------------------------------------------------------
@@ -419,22 +381,16 @@ class RightsImportRepository:
 
     def resolve(self) -> None:
         """Fill person_id, insured_person_id and the register birth date of the staged lines."""
-        s, p, h = import_lines, _persons, _ins_history
+        s = import_lines
         for key, column in (("nir", "person_id"), ("insured_nir", "insured_person_id")):
-            current = select(p.c.id).where(p.c.matricule == s.c[key]).scalar_subquery()
+            current = identity_service.current_person_id_sql(s.c[key])
             self.session.execute(update(s).values({column: current}))
-            previous = select(func.min(h.c.person_id)).where(h.c.matricule == s.c[key])
-            self.session.execute(
-                update(s).where(s.c[column].is_(None)).values({column: previous.scalar_subquery()})
-            )
+            previous = identity_service.previous_person_id_sql(s.c[key])
+            self.session.execute(update(s).where(s.c[column].is_(None)).values({column: previous}))
         self.session.execute(
             update(s)
             .where(s.c.person_id.is_not(None))
-            .values(
-                register_birth_date=select(p.c.birth_date)
-                .where(p.c.id == s.c.person_id)
-                .scalar_subquery()
-            )
+            .values(register_birth_date=identity_service.birth_date_sql(s.c.person_id))
         )
 
     # -- checks ---------------------------------------------------------------------------------
@@ -522,7 +478,6 @@ class RightsImportRepository:
         s = import_lines
         other = import_lines.alias("other")
         c = coverages
-        p = _persons
         rejected = select(import_rejects.c.line_no)
         before = self.count_rejected_lines()
 
@@ -601,13 +556,12 @@ class RightsImportRepository:
                 c.c.end_date,
             )
             .join_from(s, c, c.c.insured_person_id == s.c.insured_person_id)
-            .join(p, p.c.id == c.c.person_id)
             .where(
                 alive(s),
                 dependant,
                 c.c.person_id != s.c.person_id,
                 c.c.rank == s.c.rank,
-                p.c.birth_date == s.c.birth_date,
+                identity_service.birth_date_sql(c.c.person_id) == s.c.birth_date,
                 _overlap(s.c.start_date, s.c.end_date, c.c.start_date, c.c.end_date),
                 ~replaced,
             )

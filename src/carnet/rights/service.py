@@ -9,7 +9,13 @@ access, in the same transaction), one or two indexed Core statements each:
   persons attached to an insured person and covered that day;
 * ``rights_service.is_attached(session, person_id, insured_person_id, on) -> bool``: whether the
   person is covered that day as attached to this insured person (true for the insured person
-  themselves, attached to themselves).
+  themselves, attached to themselves);
+* ``rights_service.household_at(session, person_id, on) -> Household``: the person's own coverage
+  that day and their dependants, with names (two statements: the card-reading hot path);
+* ``rights_service.dependant_ids(session, insured_person_id, on) -> list[int]``: the keys only.
+
+Names, matricules and birth dates come from the register through ``identity.service``
+(``register_names``, one bulk statement), never from its tables.
 
 The query (``POST /api/v1/rights/query``) follows ADRi (domain.md §7.1): the caller gives a NIR,
 the beneficiary's birth date and optionally the birth rank. The NIR is the beneficiary's own, or
@@ -26,6 +32,7 @@ next year), cut at the end of the coverage period.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,7 +43,9 @@ from sqlalchemy.orm import Session
 from carnet.audit import get_audit_service
 from carnet.auth.principal import Principal
 from carnet.exceptions import AppError, Conflict, NotFound
+from carnet.identity import service as identity_service
 from carnet.identity.nir import parse_matricule
+from carnet.identity.service import RegisterNames
 from carnet.identity.traits import PartialDate
 from carnet.rights import codes, schemas
 from carnet.rights.repository import RightsRepository
@@ -117,6 +126,44 @@ class Dependant:
     birth_date: str
 
 
+@dataclass(frozen=True, slots=True)
+class Household:
+    """A person's coverage on a day and the persons attached to them (``household_at``).
+
+    ``person``: the person's register names (None if not in the register); ``rank``/``quality``:
+    their own coverage that day (None: not covered); ``dependants``: as ``dependants_of``.
+    """
+
+    on: date
+    person_id: int
+    person: RegisterNames | None
+    quality: str | None
+    rank: int | None
+    dependants: tuple[Dependant, ...]
+
+
+def _dependant(row: Row[Any], names: RegisterNames) -> Dependant:
+    return Dependant(
+        person_id=int(row.person_id),
+        matricule=names.matricule,
+        quality=row.quality,
+        quality_label=_label(codes.QUALITIES, row.quality),
+        rank=int(row.rank),
+        birth_name=names.birth_name,
+        first_names=names.first_names,
+        used_name=names.used_name,
+        sex=names.sex,
+        birth_date=names.birth_date,
+    )
+
+
+def _dependants(rows: Sequence[Row[Any]], names: dict[int, RegisterNames]) -> tuple[Dependant, ...]:
+    # Ordered by birth date, then rank (twins), then person key. A person missing from the
+    # register (never, with the foreign keys) is left out.
+    found = [_dependant(r, names[int(r.person_id)]) for r in rows if int(r.person_id) in names]
+    return tuple(sorted(found, key=lambda d: (d.birth_date, d.rank, d.person_id)))
+
+
 def _label(table: dict[str, codes.Code], code: str) -> str:
     # A code stored before it was removed from the configured table still reads.
     entry = table.get(code)
@@ -140,13 +187,14 @@ def validity_window(on: date, end: date | None) -> tuple[date, date]:
 
 
 def _situation(row: Row[Any]) -> ActiveSituation:
-    ald = int(row.qualifier) if row.code == codes.ALD and row.qualifier else None
-    participation = (row.qualifier == codes.C2S_PARTICIPATION) if row.code == codes.C2S else None
+    code, qualifier = row.situation_code, row.situation_qualifier
+    ald = int(qualifier) if code == codes.ALD and qualifier else None
+    participation = (qualifier == codes.C2S_PARTICIPATION) if code == codes.C2S else None
     return ActiveSituation(
-        code=row.code,
-        label=_label(codes.SITUATIONS, row.code),
-        start=row.start_date,
-        end=row.end_date,
+        code=code,
+        label=_label(codes.SITUATIONS, code),
+        start=row.situation_start,
+        end=row.situation_end,
         ald_number=ald,
         participation=participation,
     )
@@ -176,23 +224,33 @@ class RightsService:
     # -- reads for other domains (hot path, unaudited) ------------------------------------------
 
     def rights_at(self, session: Session, person_id: int, on: date) -> RightsView | None:
-        repo = RightsRepository(session)
-        row = repo.coverage_at(person_id, on)
-        if row is None:
+        rows = RightsRepository(session).coverage_at(person_id, on)
+        if not rows:
+            return None
+        row = rows[0]
+        # Periods never overlap: every row is the same period (one per active situation).
+        situations = tuple(
+            _situation(r) for r in rows if r.id == row.id and r.situation_code is not None
+        )
+        insured = int(row.insured_person_id)
+        names = identity_service.register_names(session, (person_id, insured))
+        person = names.get(int(row.person_id))
+        insured_names = names.get(insured)
+        if person is None or insured_names is None:  # never, with the foreign keys
             return None
         validity_start, validity_end = validity_window(on, row.end_date)
         return RightsView(
             on=on,
             person_id=int(row.person_id),
-            matricule=row.matricule,
-            birth_name=row.birth_name,
-            first_names=tuple(row.first_names.split()),
-            used_name=row.used_name,
-            used_first_name=row.used_first_name,
-            sex=row.sex,
-            birth_date=row.birth_date,
-            insured_person_id=int(row.insured_person_id),
-            insured_matricule=row.insured_matricule,
+            matricule=person.matricule,
+            birth_name=person.birth_name,
+            first_names=person.first_names,
+            used_name=person.used_name,
+            used_first_name=person.used_first_name,
+            sex=person.sex,
+            birth_date=person.birth_date,
+            insured_person_id=insured,
+            insured_matricule=insured_names.matricule,
             quality=row.quality,
             quality_label=_label(codes.QUALITIES, row.quality),
             rank=int(row.rank),
@@ -202,27 +260,44 @@ class RightsService:
             centre=row.centre,
             start=row.start_date,
             end=row.end_date,
-            situations=tuple(_situation(s) for s in repo.situations_at(row.id, on)),
+            situations=situations,
             validity_start=validity_start,
             validity_end=validity_end,
         )
 
     def dependants_of(self, session: Session, insured_person_id: int, on: date) -> list[Dependant]:
-        return [
-            Dependant(
-                person_id=int(row.person_id),
-                matricule=row.matricule,
-                quality=row.quality,
-                quality_label=_label(codes.QUALITIES, row.quality),
-                rank=int(row.rank),
-                birth_name=row.birth_name,
-                first_names=tuple(row.first_names.split()),
-                used_name=row.used_name,
-                sex=row.sex,
-                birth_date=row.birth_date,
-            )
-            for row in RightsRepository(session).dependants_at(insured_person_id, on)
+        rows = RightsRepository(session).dependants_at(insured_person_id, on)
+        if not rows:
+            return []
+        names = identity_service.register_names(session, (int(r.person_id) for r in rows))
+        return list(_dependants(rows, names))
+
+    def dependant_ids(self, session: Session, insured_person_id: int, on: date) -> list[int]:
+        """The person keys of ``dependants_of`` (no names: one statement), in key order."""
+        rows = RightsRepository(session).dependants_at(insured_person_id, on)
+        return sorted({int(r.person_id) for r in rows})
+
+    def household_at(self, session: Session, person_id: int, on: date) -> Household:
+        """The person's own coverage that day and their dependants (as ``dependants_of``), with
+        everyone's register names: two statements (the card-reading hot path)."""
+        rows = RightsRepository(session).household_at(person_id, on)
+        own = next((r for r in rows if int(r.person_id) == person_id), None)
+        attached = [
+            r
+            for r in rows
+            if int(r.insured_person_id) == person_id and int(r.person_id) != person_id
         ]
+        names = identity_service.register_names(
+            session, [person_id, *(int(r.person_id) for r in attached)]
+        )
+        return Household(
+            on=on,
+            person_id=person_id,
+            person=names.get(person_id),
+            quality=own.quality if own is not None else None,
+            rank=int(own.rank) if own is not None else None,
+            dependants=_dependants(attached, names),
+        )
 
     def is_attached(
         self, session: Session, person_id: int, insured_person_id: int, on: date
@@ -241,40 +316,42 @@ class RightsService:
         on = body.reference_date or local_today()
         repo = RightsRepository(session)
         detail = f"reference_date={on.isoformat()}"
-        holder = repo.person_by_matricule(matricule.value)
+        holder = identity_service.register_names_by_matricule(session, matricule.value)
         if holder is None:
             _audit(session, principal, None, outcome="none", detail=detail)
             return NotFound(NOT_FOUND_MESSAGE, code="beneficiary_not_found")
-        beneficiary: Row[Any] | None
+        beneficiary: RegisterNames | None
         if holder.birth_date == birth_date:
             beneficiary = holder
         else:
             # The NIR is the insured person's: their dependant with this birth date and rank.
-            all_candidates = repo.attached_with_birth_date(
-                int(holder.id), birth_date, body.rank or 1
-            )
+            ranked = repo.attached_with_rank(holder.person_id, body.rank or 1)
+            registered = identity_service.register_names(session, ranked)
+            all_candidates = [
+                c for c in ranked if c in registered and registered[c].birth_date == birth_date
+            ]
             candidates = all_candidates
             if len(candidates) > 1:
                 # Over different times (never overlapping, the import sees to it): the one
                 # attached at the reference date.
-                candidates = [c for c in candidates if repo.is_attached(c, int(holder.id), on)]
+                candidates = [c for c in candidates if repo.is_attached(c, holder.person_id, on)]
             if len(candidates) > 1 or (not candidates and len(all_candidates) > 1):
-                _audit(session, principal, int(holder.id), outcome="conflict", detail=detail)
+                _audit(session, principal, holder.person_id, outcome="conflict", detail=detail)
                 return Conflict(
                     "several beneficiaries of this insured person share this birth date and "
                     "rank: query with the beneficiary's own NIR",
                     code="ambiguous_beneficiary",
                 )
-            beneficiary = repo.person_by_id(candidates[0]) if candidates else None
-        view = self.rights_at(session, int(beneficiary.id), on) if beneficiary else None
+            beneficiary = registered[candidates[0]] if candidates else None
+        view = self.rights_at(session, beneficiary.person_id, on) if beneficiary else None
         if beneficiary is None or (
             view is not None and body.rank is not None and view.rank != body.rank
         ):
             # The holder's id is recorded: someone tried their NIR (their access history shows
             # it); the answer says nothing of what did not match.
-            _audit(session, principal, int(holder.id), outcome="none", detail=detail)
+            _audit(session, principal, holder.person_id, outcome="none", detail=detail)
             return NotFound(NOT_FOUND_MESSAGE, code="beneficiary_not_found")
-        person_id = int(beneficiary.id)
+        person_id = beneficiary.person_id
         if view is None:
             reason = "no_coverage_at_date" if repo.has_coverage(person_id) else "no_coverage"
             _audit(
@@ -291,20 +368,20 @@ class RightsService:
         return answer_from_view(view, beneficiary)
 
 
-def _beneficiary(row: Row[Any]) -> schemas.Beneficiary:
+def _beneficiary(names: RegisterNames) -> schemas.Beneficiary:
     return schemas.Beneficiary(
-        matricule=row.matricule,
-        kind=row.kind,
-        birth_name=row.birth_name,
-        first_names=row.first_names.split(),
-        used_name=row.used_name,
-        used_first_name=row.used_first_name,
-        sex=row.sex,
-        birth_date=row.birth_date,
+        matricule=names.matricule,
+        kind=names.kind,
+        birth_name=names.birth_name,
+        first_names=list(names.first_names),
+        used_name=names.used_name,
+        used_first_name=names.used_first_name,
+        sex=names.sex,
+        birth_date=names.birth_date,
     )
 
 
-def answer_from_view(view: RightsView, beneficiary: Row[Any]) -> schemas.RightsAnswer:
+def answer_from_view(view: RightsView, beneficiary: RegisterNames) -> schemas.RightsAnswer:
     return schemas.RightsAnswer(
         reference_date=view.on,
         covered=True,
