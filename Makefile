@@ -11,9 +11,9 @@ PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/carnet_test
 export CARNET_DATABASE_URL ?= sqlite:///var/carnet.db
 export CARNET_DATA_DIR ?= var
 
-.PHONY: setup run test test-sqlite test-postgres lint typecheck bench clean
+.PHONY: setup run test test-sqlite test-postgres lint typecheck bench clean chromium screenshots messages
 
-setup: $(STAMP) $(NPM_STAMP)
+setup: $(STAMP) $(NPM_STAMP) chromium
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,29 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# DSFR_ACCEPT_LICENSE=1: @gouvfr/dsfr (>= 1.15) refuses to install until its terms of use
+# (node_modules/@gouvfr/dsfr/doc/legal/cgu.md) are accepted; they reserve the State's brand
+# (Marianne block, "République française") to the State's own services.
 $(NPM_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
+	DSFR_ACCEPT_LICENSE=1 npm ci --no-audit --no-fund --silent
 	touch $(NPM_STAMP)
+
+# The browser tests drive the system's Chromium (Playwright never downloads a browser).
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing chromium (browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# The main pages, mobile and desktop, French and English: var/screenshots/*.png
+screenshots: setup
+	$(BIN)/python -m tests.web.screenshots var/screenshots
+
+# Re-extract the web portals' texts into both catalogues (then translate the new English ones).
+messages: $(STAMP)
+	mkdir -p var
+	$(BIN)/pybabel extract -F src/carnet/web/babel.cfg -k _t:2 --no-location --sort-output \
+	  -o var/messages.pot src/carnet/web
+	$(BIN)/pybabel update -i var/messages.pot -d src/carnet/web/locales --no-wrap \
+	  --no-fuzzy-matching --ignore-obsolete
 
 run: setup
 	$(BIN)/carnet db upgrade

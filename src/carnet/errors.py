@@ -6,9 +6,10 @@ unexpected is logged with the request id and answered with a generic 500 that le
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,6 +41,35 @@ def _is_fhir(request: Request) -> bool:
     return request.url.path.startswith("/fhir")
 
 
+# Paths of programs: JSON errors (OperationOutcome under /fhir). Every other path is a web page
+# of the portals (carnet.web), whose errors are HTML pages.
+PROGRAM_PREFIXES = (
+    "/api",
+    "/fhir",
+    "/oauth2",
+    "/static",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/.well-known",
+)
+
+
+def is_page(path: str) -> bool:
+    return not any(path == p or path.startswith(p + "/") for p in PROGRAM_PREFIXES)
+
+
+def _page_renderer(request: Request) -> Callable[[Request, int, str], Response] | None:
+    """The web portals' error page for a page path (``carnet.web.paths``), else None: /api,
+    /fhir, /oauth2 and the operational routes keep JSON and OperationOutcome errors."""
+    if not is_page(request.url.path):
+        return None
+    renderer: Callable[[Request, int, str], Response] | None = getattr(
+        request.app.state, "html_error_page", None
+    )
+    return renderer
+
+
 def operation_outcome(
     status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -64,7 +94,13 @@ def error_response(
     message: str,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
+    renderer = _page_renderer(request)
+    if renderer is not None:
+        try:
+            return renderer(request, status, code)
+        except Exception as exc:  # a broken error page must not hide the error
+            log.error("error_page_failed", path=request.url.path, exc_info=exc)
     if _is_fhir(request):
         return JSONResponse(
             operation_outcome(status, code, message, details),
@@ -86,12 +122,12 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> Response:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return error_response(request, exc.status_code, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             first = next(e for e in errors if e.get("type") == "json_invalid")
@@ -114,12 +150,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, 422, "validation_failed", summary, details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.error("unhandled_error", path=request.url.path, exc_info=exc)
         return error_response(
             request, 500, "internal_error", "internal error; quote the request id to support"

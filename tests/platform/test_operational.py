@@ -14,8 +14,8 @@ def test_models_and_migrations_agree(database: Database) -> None:
     assert migrate.pending_differences(database.engine) == []
 
 
-def test_root_points_to_the_apis(app_client: TestClient) -> None:
-    body = app_client.get("/").json()
+def test_api_root_points_to_the_apis(app_client: TestClient) -> None:
+    body = app_client.get("/api").json()
     assert body["openapi"] == "/api/openapi.json"
     assert app_client.get(body["fhir"]).json()["resourceType"] == "CapabilityStatement"
 
