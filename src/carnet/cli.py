@@ -221,14 +221,18 @@ def audit_verify() -> None:
 
 
 def _register_domain_commands() -> None:
+    from carnet.access.commands import app as access_app
     from carnet.apcv.commands import app as apcv_app
     from carnet.cards.commands import app as cards_app
     from carnet.demo.commands import app as demo_app
     from carnet.demo.commands import population_app
     from carnet.directory.commands import app as directory_app
+    from carnet.documents.commands import app as documents_app
     from carnet.identity.commands import app as registry_app
+    from carnet.jobs.commands import app as jobs_app
     from carnet.mail.commands import app as mail_app
     from carnet.rights.commands import app as rights_app
+    from carnet.space.commands import app as space_app
     from carnet.vigilance.commands import app as identities_app
     from carnet.wallet.commands import app as wallet_app
 
@@ -242,6 +246,10 @@ def _register_domain_commands() -> None:
     app.add_typer(cards_app, name="cards")
     app.add_typer(apcv_app, name="apcv")
     app.add_typer(wallet_app, name="wallet")
+    app.add_typer(space_app, name="space")
+    app.add_typer(jobs_app, name="jobs")
+    app.add_typer(access_app, name="access")
+    app.add_typer(documents_app, name="documents")
 
 
 _register_domain_commands()

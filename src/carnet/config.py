@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     space_deletion_max_days: int = Field(default=90, ge=0, le=92)
     # Break-glass and regulator access last this long once opened with a reason.
     space_emergency_access_hours: int = Field(default=12, ge=1, le=72)
+    # A care relationship (started by reading the patient's card) lets the professional reach the
+    # space this long after the last reading (R1111-46: "within effective care").
+    space_care_relationship_days: int = Field(default=365, ge=1, le=3653)
     # Wraps each space's document key (AES key wrap). Base64 of 32 random bytes; empty in
     # development/test means a key derived from secret_key. Required in production.
     space_master_key: str = Field(default="", repr=False)
@@ -85,6 +88,16 @@ class Settings(BaseSettings):
     document_announcement_visible_days: int = Field(default=30, ge=1)
     # Scheduled jobs run by the server every this many seconds (0: never; `carnet jobs run`).
     jobs_interval_seconds: int = Field(default=300, ge=0)
+
+    # -- web portals (carnet.web): signed session cookie, idle and absolute lifetimes. Secure
+    # cookies work on https and on http://localhost in browsers; set false only for plain-http
+    # development on another host name.
+    web_cookie_secure: bool = True
+    web_session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    web_session_max_hours: int = Field(default=12, ge=1, le=72)
+    # The node_modules directory holding @gouvfr/dsfr, htmx.org (and axe-core for the tests);
+    # None: the one found walking up from the package, else ./node_modules.
+    web_assets_dir: Path | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:

@@ -38,7 +38,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
         # Development without SMTP: an embedded sink receives the mail (`carnet mail list`).
         mail_sink = start_development_sink(settings)
+        # Scheduled jobs (space openings, purges...) every jobs_interval_seconds; never in tests.
+        background_jobs = None
+        if settings.jobs_interval_seconds > 0 and settings.env != "test":
+            from carnet.jobs.service import BackgroundJobs
+
+            background_jobs = BackgroundJobs(database, settings)
+            background_jobs.start()
         yield
+        if background_jobs is not None:
+            await background_jobs.stop()
         if mail_sink is not None:
             mail_sink.stop()
         database.dispose()
@@ -63,17 +72,28 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(identity_router)
     _install_optional_routers(app)
     _install_operational_routes(app)
+    from carnet.web.app import install_web
+
+    install_web(app, settings)
     app.add_middleware(RequestContextMiddleware, metrics=metrics, router_owner=app.router)
     return app
 
 
 def _install_optional_routers(app: FastAPI) -> None:
     # Imported here so that a domain under construction cannot break start-up of the others.
+    from carnet.access.endpoints import router as access_router
+    from carnet.access.service import access_service
     from carnet.apcv.endpoints import router as apcv_router
     from carnet.cards.endpoints import router as cards_router
     from carnet.directory.endpoints import router as directory_router
+    from carnet.documents.endpoints import router as documents_router
+    from carnet.fhir.access_history import router as fhir_access_history_router
+    from carnet.fhir.documents import router as fhir_documents_router
+    from carnet.fhir.profile import router as fhir_profile_router
     from carnet.fhir.router import router as fhir_router
+    from carnet.profile.endpoints import router as profile_router
     from carnet.rights.endpoints import router as rights_router
+    from carnet.space.endpoints import router as space_router
     from carnet.vigilance.endpoints import router as vigilance_router
 
     app.include_router(vigilance_router)
@@ -82,12 +102,21 @@ def _install_optional_routers(app: FastAPI) -> None:
     app.include_router(cards_router)
     app.include_router(apcv_router)
     app.include_router(fhir_router)
+    app.include_router(profile_router)
+    app.include_router(fhir_profile_router)
+    app.include_router(space_router)
+    app.include_router(documents_router)
+    app.include_router(fhir_documents_router)
+    # The health space's access rules and history (they send mail with the app's settings).
+    access_service.configure(app.state.settings)
+    app.include_router(access_router)
+    app.include_router(fhir_access_history_router)
 
 
 def _install_operational_routes(app: FastAPI) -> None:
-    @app.get("/", include_in_schema=False)
+    @app.get("/api", include_in_schema=False)
     def index() -> dict[str, str]:
-        # Until the web portals exist, the root tells a visitor where the APIs are.
+        # The root is the web portals' home page; /api tells a program where the APIs are.
         return {
             "service": "Carnet — national health identity (INS) platform",
             "openapi": "/api/openapi.json",

@@ -6,6 +6,7 @@ import base64
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,26 @@ def test_demo_load_is_idempotent_and_its_client_and_examples_work(
         for (code, _label), body in zip(examples, bodies, strict=True):
             response = app_client.post("/api/v1/ins/search", json=json.loads(body), headers=headers)
             assert response.json()["code"] == code, (body, response.text)
+
+        # The demo holder's health space: the doctor's software reads the demo reports (FHIR).
+        spaces = re.search(r"Health spaces: .*?\(person ids ([0-9, ]+)\)", first.stdout)
+        assert spaces, first.stdout
+        holder_id = spaces.group(1).split(",")[0].strip()
+        card = json.loads((Path(data_dir) / "demo-card.json").read_text())
+        basic = base64.b64encode(f"{card['client_id']}:{card['client_secret']}".encode())
+        doctor = app_client.post(
+            "/oauth2/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": "Basic " + basic.decode()},
+        )
+        assert "dmp" in doctor.json()["scope"].split()
+        bundle = app_client.get(
+            f"/fhir/DocumentReference?patient=Patient/{holder_id}",
+            headers={"Authorization": f"Bearer {doctor.json()['access_token']}"},
+        )
+        assert bundle.status_code == 200, bundle.text
+        titles = sorted(e["resource"]["description"] for e in bundle.json()["entry"])
+        assert titles == ["Bilan sanguin", "Volet de synthese medicale"]
     finally:
         state.unlink(missing_ok=True)
         for path in Path(data_dir).glob("demo-population-*.csv"):

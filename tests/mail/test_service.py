@@ -250,7 +250,9 @@ def test_recipient_refused_permanently_is_422_temporarily_503(tmp_path: Path) ->
 
 
 def _settings(**kwargs: object) -> Settings:
-    return Settings(secret_key=SECRET_KEY, **kwargs)  # type: ignore[arg-type]
+    # A production configuration needs a space master key; mail does not use it.
+    master_key = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="
+    return Settings(secret_key=SECRET_KEY, space_master_key=master_key, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("env", ["test", "production"])

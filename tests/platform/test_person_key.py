@@ -21,6 +21,8 @@ NOT_PERSON_SCOPED = {
     "oauth_used_assertions": "client assertion ids seen (authentication, no person data)",
     # One row per hash chain: the audit events themselves carry person_id.
     "audit_chain_heads": "heads of the audit hash chains (no person data)",
+    "job_runs": "one row per scheduled job: its lease and last run (no person data)",
+    "access_matrix": "the access matrix: profession x document type (reference data)",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -108,7 +109,11 @@ def test_production_refuses_placeholder_secret() -> None:
         Settings(env="production", secret_key="dev-only-insecure-secret-change-me")
     with pytest.raises(ValueError, match="at least 32"):
         Settings(env="production", secret_key="short")
-    assert Settings(env="production", secret_key="x" * 40).env == "production"
+    with pytest.raises(ValueError, match="CARNET_SPACE_MASTER_KEY"):
+        Settings(env="production", secret_key="x" * 40)
+    master_key = base64.b64encode(bytes(32)).decode()
+    settings = Settings(env="production", secret_key="x" * 40, space_master_key=master_key)
+    assert settings.env == "production"
 
 
 def test_cli_refuses_to_start_in_production_with_the_placeholder(tmp_path: Path) -> None:

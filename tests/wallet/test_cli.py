@@ -202,6 +202,13 @@ def test_wallet_commands_end_to_end(
         ("dependant", people["lucas"]["nir"]),
     ]
 
+    # A holder token for the APIs (the health space), from a script.
+    signed_in = wallet(env, "token", "--dir", str(jeanne_dir), "--secret-code", SECRET)
+    assert signed_in.returncode == 0, signed_in.stderr
+    bearer = {"Authorization": f"Bearer {signed_in.stdout.strip()}"}
+    mine = httpx.get(f"{base}/api/v1/card", headers=bearer, timeout=30)
+    assert (mine.status_code, mine.json()["card_number"]) == (200, card["card_number"])
+
     until = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     given = wallet(
         env, "delegate", "--dir", str(jeanne_dir), "--secret-code", SECRET,

@@ -147,6 +147,27 @@ def load(
             "Then POST the QR text to /api/v1/apcv/contexts with the doctor's token and"
             f' {{"professional": {{"rpps": "{card.professional_rpps}"}}}}.',
         ]
+        from carnet.demo.spaces import load_space_demo
+
+        spaces = load_space_demo(
+            database(),
+            settings,
+            holder_nir=holder["nir"],
+            doctor_professional_id=card.professional_id,
+            doctor_client_id=card.client_id,
+        )
+        lines += [
+            "",
+            f"Health spaces: the holder's and the children's are open (person ids"
+            f" {', '.join(map(str, spaces.person_ids))}); the holder's has a medical profile and"
+            " reports from the demo doctor. With the activated wallet:",
+            "  TOKEN=$(.venv/bin/carnet wallet token --dir var/demo-wallet)",
+            f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/spaces/me/documents',
+            f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/spaces/me/profile',
+            f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/spaces/me/history',
+            "The doctor's software reads them in FHIR (scope dmp):"
+            f" {base}/fhir/DocumentReference?patient=Patient/{spaces.person_ids[0]}",
+        ]
     lines.append(f"API reference: {base}/api/openapi.json")
     typer.echo("\n".join(lines))
 

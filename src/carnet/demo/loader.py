@@ -511,7 +511,7 @@ def demo_examples(path: Path) -> list[SearchQuery]:
 # -- the card demo: professionals, rights, a professional's client, a card holder ---------------
 
 DEMO_DOCTOR_RPPS = "10100000017"  # Dr Claire Morel, general practitioner, in data/directory.csv
-DEMO_CARD_SCOPES = ("apcv", "directory.read", "ins.read", "rights.read")
+DEMO_CARD_SCOPES = ("apcv", "directory.read", "dmp", "ins.read", "rights.read")
 DEMO_CARD_CLIENT_NAME = "Demo doctor's practice software"
 CARD_STATE_FILE = "demo-card.json"
 
@@ -524,6 +524,7 @@ class CardDemo:
     # A card holder with children attached (nir, birth_date, email), None without rights data.
     holder: dict[str, str] | None
     dependants: int
+    professional_id: int
 
 
 def load_card_demo(
@@ -536,6 +537,7 @@ def load_card_demo(
     say: Callable[[str], None] = lambda _: None,
 ) -> CardDemo:
     """Directory, rights and a professional's client for trying the card (idempotent)."""
+    from carnet.access.service import access_service
     from carnet.demo.families import write_rights_files
     from carnet.directory.importer import import_directory
     from carnet.directory.service import directory_service
@@ -573,13 +575,17 @@ def load_card_demo(
                     break
 
     with database.session() as session:
+        # The health spaces' access matrix: the shipped one, unless an operator loaded theirs.
+        access_service.ensure_matrix(session, actor="system:demo")
         professional_id = directory_service.professional_id_for_binding(session, DEMO_DOCTOR_RPPS)
         client_id, secret = card_state.get("client_id"), card_state.get("client_secret")
         usable = False
         if client_id and secret:
             try:
                 client = auth.authenticate_basic(session, client_id, secret)
-                usable = client.professional_id == professional_id
+                usable = client.professional_id == professional_id and set(
+                    client.scopes.split()
+                ) == set(DEMO_CARD_SCOPES)
             except OAuthError:
                 usable = False
         if not usable:
@@ -596,4 +602,6 @@ def load_card_demo(
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(card_state, handle, indent=2)
     os.replace(state_path.with_suffix(".tmp"), state_path)
-    return CardDemo(DEMO_DOCTOR_RPPS, str(client_id), str(secret), holder, dependants)
+    return CardDemo(
+        DEMO_DOCTOR_RPPS, str(client_id), str(secret), holder, dependants, professional_id
+    )

@@ -135,6 +135,21 @@ def card(directory: Dir, server: Server = None, secret_code: SecretCode = None) 
     _print(body)
 
 
+@app.command("token")
+def token(directory: Dir, server: Server = None, secret_code: SecretCode = None) -> None:
+    """Sign in with the card and print a holder access token (for the health space's API).
+
+    Use it in a script: ``TOKEN=$(carnet wallet token --dir DIR)``; it is valid a few minutes.
+    """
+    wallet = Wallet.open(directory)
+    try:
+        with _client(wallet, server) as http:
+            access_token = wallet.session(http, _secret(secret_code))
+    except (WalletError, httpx2.HTTPError) as exc:
+        raise _fail(exc) from exc
+    typer.echo(access_token)
+
+
 @app.command("suspend")
 def suspend(directory: Dir, server: Server = None, secret_code: SecretCode = None) -> None:
     """Suspend the card at once."""
