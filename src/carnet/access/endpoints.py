@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from carnet.access import schemas
 from carnet.access.service import HISTORY_PAGE_MAX, access_service
 from carnet.db import utcnow
 from carnet.dependencies import SessionDep, SpaceCaller
+from carnet.kit.rest import ProfessionalRpps
 
 router = APIRouter(prefix="/api/v1/spaces", tags=["health space: access"])
 
@@ -27,13 +28,6 @@ PersonRef = Annotated[
 ]
 Rpps = Annotated[str, Path(min_length=11, max_length=11, pattern=r"^\d{11}$")]
 AidantId = Annotated[int, Path(ge=1, le=2**63 - 1)]
-ProfessionalRpps = Annotated[
-    str | None,
-    Header(
-        alias="X-Professional-RPPS",
-        description="The acting professional, for a client bound to a structure",
-    ),
-]
 
 
 @router.get("/{person}/privacy", response_model=schemas.Privacy, summary="Privacy settings")

@@ -7,39 +7,31 @@ relative's, a professional's patient). Professionals' software name the acting p
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from pydantic import ValidationError
 
 from carnet.config import Settings
+from carnet.db import utcnow
 from carnet.dependencies import SessionDep, SpaceCaller
 from carnet.documents import schemas
 from carnet.documents.exceptions import DocumentTooLarge
 from carnet.documents.service import documents_service
 from carnet.exceptions import ValidationFailed
+from carnet.kit.rest import ProfessionalRpps as RppsHeader
 
 router = APIRouter(prefix="/api/v1", tags=["documents"])
 
-RppsHeader = Annotated[
-    str | None,
-    Header(
-        alias="X-Professional-RPPS",
-        description="The acting professional's RPPS, for software bound to a structure",
-    ),
-]
 DOCUMENTS = "/spaces/{person}/documents"
 
 
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _read_upload(file: UploadFile, settings: Settings) -> bytes:
@@ -78,6 +70,46 @@ ContentType = Annotated[
 Flag = Annotated[bool, Form()]
 
 
+@dataclass(frozen=True)
+class UploadedDocument:
+    """A multipart upload (a new document or a new version): checked metadata and content."""
+
+    meta: schemas.DocumentMetadata
+    data: bytes
+    content_type: str | None
+    filename: str | None
+
+
+def uploaded_document(
+    request: Request,
+    file: UploadFileField,
+    class_code: ClassCode,
+    type_code: TypeCode,
+    title: Title,
+    act_date: ActDate = None,
+    author: Author = None,
+    content_type: ContentType = None,
+    hidden_from_professionals: Flag = False,
+    invisible_to_patient: Flag = False,
+    hidden_from_legal_representatives: Flag = False,
+) -> UploadedDocument:
+    meta = _metadata(
+        class_code=class_code,
+        type_code=type_code,
+        title=title,
+        act_date=act_date,
+        author=author,
+        hidden_from_professionals=hidden_from_professionals,
+        invisible_to_patient=invisible_to_patient,
+        hidden_from_legal_representatives=hidden_from_legal_representatives,
+    )
+    data = _read_upload(file, _settings(request))
+    return UploadedDocument(meta, data, content_type or file.content_type, file.filename)
+
+
+Upload = Annotated[UploadedDocument, Depends(uploaded_document)]
+
+
 @router.get("/document-codes", summary="The classCode and typeCode values documents accept")
 def document_codes(principal: SpaceCaller) -> schemas.DocumentCodes:
     return documents_service.codes()
@@ -89,40 +121,19 @@ def upload_document(
     request: Request,
     principal: SpaceCaller,
     session: SessionDep,
-    file: UploadFileField,
-    class_code: ClassCode,
-    type_code: TypeCode,
-    title: Title,
+    upload: Upload,
     rpps: RppsHeader = None,
-    act_date: ActDate = None,
-    author: Author = None,
-    content_type: ContentType = None,
-    hidden_from_professionals: Flag = False,
-    invisible_to_patient: Flag = False,
-    hidden_from_legal_representatives: Flag = False,
 ) -> schemas.DocumentOut:
-    settings = _settings(request)
-    meta = _metadata(
-        class_code=class_code,
-        type_code=type_code,
-        title=title,
-        act_date=act_date,
-        author=author,
-        hidden_from_professionals=hidden_from_professionals,
-        invisible_to_patient=invisible_to_patient,
-        hidden_from_legal_representatives=hidden_from_legal_representatives,
-    )
-    data = _read_upload(file, settings)
     return documents_service.create(
         session,
-        settings,
+        _settings(request),
         principal,
         person,
-        meta,
-        data,
-        content_type or file.content_type,
-        file.filename,
-        now=_now(),
+        upload.meta,
+        upload.data,
+        upload.content_type,
+        upload.filename,
+        now=utcnow(),
         professional_rpps=rpps,
     )
 
@@ -161,7 +172,7 @@ def list_documents(
         limit=limit,
     )
     return documents_service.search(
-        session, principal, person, query, now=_now(), professional_rpps=rpps
+        session, principal, person, query, now=utcnow(), professional_rpps=rpps
     )
 
 
@@ -174,7 +185,7 @@ def get_document(
     rpps: RppsHeader = None,
 ) -> schemas.DocumentOut:
     return documents_service.get(
-        session, principal, person, document_id, now=_now(), professional_rpps=rpps
+        session, principal, person, document_id, now=utcnow(), professional_rpps=rpps
     )
 
 
@@ -187,7 +198,7 @@ def document_versions(
     rpps: RppsHeader = None,
 ) -> list[schemas.DocumentOut]:
     return documents_service.versions(
-        session, principal, person, document_id, now=_now(), professional_rpps=rpps
+        session, principal, person, document_id, now=utcnow(), professional_rpps=rpps
     )
 
 
@@ -210,7 +221,7 @@ def document_content(
         principal,
         person,
         document_id,
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
     )
     return content_response(content.data, content.document)
@@ -250,41 +261,20 @@ def add_version(
     request: Request,
     principal: SpaceCaller,
     session: SessionDep,
-    file: UploadFileField,
-    class_code: ClassCode,
-    type_code: TypeCode,
-    title: Title,
+    upload: Upload,
     rpps: RppsHeader = None,
-    act_date: ActDate = None,
-    author: Author = None,
-    content_type: ContentType = None,
-    hidden_from_professionals: Flag = False,
-    invisible_to_patient: Flag = False,
-    hidden_from_legal_representatives: Flag = False,
 ) -> schemas.DocumentOut:
-    settings = _settings(request)
-    meta = _metadata(
-        class_code=class_code,
-        type_code=type_code,
-        title=title,
-        act_date=act_date,
-        author=author,
-        hidden_from_professionals=hidden_from_professionals,
-        invisible_to_patient=invisible_to_patient,
-        hidden_from_legal_representatives=hidden_from_legal_representatives,
-    )
-    data = _read_upload(file, settings)
     return documents_service.add_version(
         session,
-        settings,
+        _settings(request),
         principal,
         person,
         document_id,
-        meta,
-        data,
-        content_type or file.content_type,
-        file.filename,
-        now=_now(),
+        upload.meta,
+        upload.data,
+        upload.content_type,
+        upload.filename,
+        now=utcnow(),
         professional_rpps=rpps,
     )
 
@@ -309,7 +299,7 @@ def delete_document(
         principal,
         person,
         document_id,
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
     )
     return Response(status_code=204)
@@ -325,5 +315,5 @@ def change_visibility(
     rpps: RppsHeader = None,
 ) -> schemas.DocumentOut:
     return documents_service.set_visibility(
-        session, principal, person, document_id, body, now=_now(), professional_rpps=rpps
+        session, principal, person, document_id, body, now=utcnow(), professional_rpps=rpps
     )

@@ -35,10 +35,9 @@ from carnet.fhir.search import (
     match_entry,
     parse_count,
     prefers_lenient,
-    search_url,
-    searchset,
     single,
 )
+from carnet.fhir.space_support import fhir_base, paged_searchset
 from carnet.fhir.systems import (
     CS_ACT_REASON,
     CS_AUDIT_ACTION,
@@ -177,19 +176,13 @@ def search_space_audit(
         session, principal, str(person_id), limit=max(count, 1), cursor=cursor, now=now
     )
     items = page.items if count > 0 else []
-    base = str(request.base_url).rstrip("/") + "/fhir/space"
-    self_params = [(n, v) for n, v in used if n != "_cursor"]
-    next_url = (
-        search_url(base, "AuditEvent", [*self_params, ("_cursor", str(page.next_cursor))])
-        if page.next_cursor is not None and count > 0
-        else None
-    )
-    bundle = searchset(
-        self_url=search_url(base, "AuditEvent", used),
-        entries=[
-            match_entry(f"{base}/AuditEvent/space-{e.id}", audit_event(e, person_id)) for e in items
-        ],
-        total=None,
-        next_url=next_url,
-    )
+    base = fhir_base(request, "/fhir/space")
+    entries = [
+        match_entry(f"{base}/AuditEvent/space-{e.id}", audit_event(e, person_id)) for e in items
+    ]
+    more = page.next_cursor is not None and count > 0
+    bundle = paged_searchset(
+        base, "AuditEvent", used, entries, total=None,
+        page_param="_cursor", next_value=str(page.next_cursor) if more else None,
+    )  # fmt: skip
     return fhir_response(bundle, media_type)

@@ -19,14 +19,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from carnet.config import Settings
+from carnet.db import utcnow
 from carnet.dependencies import DmpUse, SessionDep
 from carnet.documents import schemas
 from carnet.documents.codes import CLASS_CODES, TYPE_CODES, Code
@@ -35,21 +36,22 @@ from carnet.documents.service import documents_service
 from carnet.exceptions import BadRequest, NotFound
 from carnet.fhir.capability import DOCUMENT_SEARCH_PARAMS
 from carnet.fhir.outcomes import PayloadTooLarge, UnsupportedMediaType, invalid_resource, located
-from carnet.fhir.router import MediaType, SearchParams, fhir_response
+from carnet.fhir.router import MediaType, PreferHeader, SearchParams, fhir_response
 from carnet.fhir.search import (
     DateBounds,
     check_parameters,
+    match_entry,
     parse_count,
     parse_date,
     parse_token,
     prefers_lenient,
-    search_url,
-    searchset,
     single,
     split_or,
 )
+from carnet.fhir.space_support import fhir_base, paged_searchset
 from carnet.fhir.systems import FHIR_JSON, KIND_BY_SYSTEM
 from carnet.identity.service import find_entry_by_identifier
+from carnet.kit.rest import ProfessionalRpps as RppsHeader
 
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 
@@ -58,17 +60,6 @@ VISIBILITY_CODES = ("MASQUE_PS", "INVISIBLE_PATIENT", "INVISIBLE_REPRESENTANTS_L
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
 _JSON_TYPES = {FHIR_JSON, "application/json", "application/json+fhir"}
-
-RppsHeader = Annotated[str | None, Header(alias="X-Professional-RPPS")]
-PreferHeader = Annotated[str | None, Header(alias="prefer")]
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _coding(code: str, table: dict[str, Code]) -> dict[str, Any]:
@@ -345,7 +336,7 @@ def create_document_reference(
             details=problems,
         ) from exc
     replaces = _replaces(resource)
-    now = _now()
+    now = utcnow()
     if replaces is not None:
         document = documents_service.add_version(
             session,
@@ -374,7 +365,7 @@ def create_document_reference(
             now=now,
             professional_rpps=rpps,
         )
-    base = _base(request)
+    base = fhir_base(request)
     response = fhir_response(document_reference(document, base), media_type, status_code=201)
     response.headers["Location"] = (
         f"{base}/DocumentReference/{document.id}/_history/{document.version}"
@@ -395,9 +386,9 @@ def read_document_reference(
     rpps: RppsHeader = None,
 ) -> JSONResponse:
     document = documents_service.get(
-        session, principal, None, document_id, now=_now(), professional_rpps=rpps
+        session, principal, None, document_id, now=utcnow(), professional_rpps=rpps
     )
-    return fhir_response(document_reference(document, _base(request)), media_type)
+    return fhir_response(document_reference(document, fhir_base(request)), media_type)
 
 
 @router.get("/Binary/{document_id}", summary="A document's content")
@@ -414,7 +405,7 @@ def read_binary(
         principal,
         None,
         document_id,
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
     )
     accept = request.headers.get("accept", "")
@@ -518,27 +509,16 @@ def search_document_references(
         limit=max(count, 1),
     )
     page = documents_service.search(
-        session, principal, person_ref, query, now=_now(), professional_rpps=rpps
+        session, principal, person_ref, query, now=utcnow(), professional_rpps=rpps
     )
-    base = _base(request)
-    kept = [(n, v) for n, v in used if n != "_offset"]
+    base = fhir_base(request)
     entries = [
-        {
-            "fullUrl": f"{base}/DocumentReference/{d.id}",
-            "resource": document_reference(d, base),
-            "search": {"mode": "match"},
-        }
+        match_entry(f"{base}/DocumentReference/{d.id}", document_reference(d, base))
         for d in (page.items if count > 0 else [])
     ]
-    next_url = (
-        search_url(base, "DocumentReference", [*kept, ("_offset", str(page.next_offset))])
-        if page.next_offset is not None and count > 0
-        else None
-    )
-    bundle = searchset(
-        self_url=search_url(base, "DocumentReference", used),
-        entries=entries,
-        total=None,
-        next_url=next_url,
-    )
+    more = page.next_offset is not None and count > 0
+    bundle = paged_searchset(
+        base, "DocumentReference", used, entries, total=None,
+        page_param="_offset", next_value=str(page.next_offset) if more else None,
+    )  # fmt: skip
     return fhir_response(bundle, media_type)

@@ -18,21 +18,28 @@ the holder's REST API only. Errors are OperationOutcomes (``carnet.errors``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from datetime import UTC
+from typing import Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from carnet.db import utcnow
 from carnet.dependencies import SessionDep, SpaceCaller
-from carnet.exceptions import BadRequest, NotFound
+from carnet.exceptions import BadRequest
 from carnet.fhir.capability import (
     PROFILE_CODE_PARAMS,
     PROFILE_DATE_PARAMS,
     PROFILE_SEARCH_PARAMS,
 )
 from carnet.fhir.outcomes import located
-from carnet.fhir.router import MediaType, SearchParams, fhir_response
+from carnet.fhir.router import (
+    MediaType,
+    PreferHeader,
+    SearchParams,
+    fhir_response,
+    patient_reference,
+)
 from carnet.fhir.search import (
     DateBounds,
     check_parameters,
@@ -41,70 +48,41 @@ from carnet.fhir.search import (
     parse_date,
     parse_token,
     prefers_lenient,
-    search_url,
-    searchset,
     single,
     split_or,
 )
+from carnet.fhir.space_support import fhir_base, paged_searchset
 from carnet.fhir.systems import KIND_BY_SYSTEM
 from carnet.identity.service import find_entry_by_identifier
+from carnet.kit.rest import ProfessionalRpps as RppsHeader
 from carnet.profile.codes import RESOURCE_TYPES
+from carnet.profile.endpoints import version_headers
 from carnet.profile.repository import Filters
 from carnet.profile.schemas import StoredResource
-from carnet.profile.service import profile_service
+from carnet.profile.service import parse_version_id, profile_service
 
 router = APIRouter(prefix="/fhir", tags=["fhir profile"])
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 200
 MAX_OFFSET = 100_000
-RppsHeader = Annotated[str | None, Header(alias="x-professional-rpps")]
-PreferHeader = Annotated[str | None, Header(alias="prefer")]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
-
-
-def _headers(stored: StoredResource) -> dict[str, str]:
-    from email.utils import format_datetime
-
-    return {
-        "ETag": stored.etag,
-        "Last-Modified": format_datetime(stored.recorded_at.astimezone(UTC), usegmt=True),
-    }
 
 
 def _read_response(stored: StoredResource, media_type: str) -> JSONResponse:
     response = fhir_response(stored.resource or {}, media_type)
-    response.headers.update(_headers(stored))
+    response.headers.update(version_headers(stored))
     return response
 
 
 def _patient_ref(value: str, name: str) -> str:
     """``Patient/12``, ``12`` or ``…/Patient/12`` → ``"12"`` (the service resolves the space)."""
-    reference = value.strip()
-    if "/" in reference:
-        resource_type, _, key = reference.rstrip("/").rpartition("/")
-        if resource_type.rsplit("/", 1)[-1] != "Patient":
-            raise located(
-                BadRequest(
-                    f"{name}: {value!r} is not a Patient reference (Patient/{{id}})",
-                    code="invalid_search_parameter",
-                ),
-                name,
-            )
-        reference = key
-    if not reference.isascii() or not reference.isdigit() or len(reference) > 18:
+    key = patient_reference(value, name)  # the Patient search's parsing (fhir.router)
+    if key is None:
         raise located(
             BadRequest(f"{name}: {value!r} is not a Patient id", code="invalid_search_parameter"),
             name,
         )
-    return reference
+    return str(key)
 
 
 def _patient_by_identifier(
@@ -185,7 +163,7 @@ def _search(
         effective_from=bounds.start,
         effective_before=bounds.end,
     )
-    base = _base(request)
+    base = fhir_base(request)
     entries: list[dict[str, Any]] = []
     total = 0
     if person_ref is not None:
@@ -195,7 +173,7 @@ def _search(
             person_ref,
             resource_type,
             filters,
-            now=_now(),
+            now=utcnow(),
             professional_rpps=rpps,
             limit=count,
             offset=offset,
@@ -206,18 +184,11 @@ def _search(
             for s in page.items
             if s.resource is not None
         ]
-    self_params = [(n, v) for n, v in used if n != "_offset"]
-    next_url = (
-        search_url(base, resource_type, [*self_params, ("_offset", str(offset + count))])
-        if offset + count < total and count > 0
-        else None
-    )
-    bundle = searchset(
-        self_url=search_url(base, resource_type, used),
-        entries=entries,
-        total=total,
-        next_url=next_url,
-    )
+    more = offset + count < total and count > 0
+    bundle = paged_searchset(
+        base, resource_type, used, entries, total=total,
+        page_param="_offset", next_value=str(offset + count) if more else None,
+    )  # fmt: skip
     return fhir_response(bundle, media_type)
 
 
@@ -238,7 +209,7 @@ def _history_bundle(
             "lastModified": stored.recorded_at.astimezone(UTC).isoformat(timespec="milliseconds"),
         }
         entries.append(entry)
-    now = _now().isoformat(timespec="milliseconds")
+    now = utcnow().isoformat(timespec="milliseconds")
     return {
         "resourceType": "Bundle",
         "type": "history",
@@ -270,9 +241,10 @@ def _register(resource_type: str) -> None:
         media_type: MediaType,
         rpps: RppsHeader = None,
     ) -> JSONResponse:
-        stored = profile_service.read_by_id(
-            session, principal, resource_type, resource_id, now=_now(), professional_rpps=rpps
-        )
+        stored = profile_service.read(
+            session, principal, None, resource_type, resource_id, now=utcnow(),
+            professional_rpps=rpps,
+        )  # fmt: skip
         return _read_response(stored, media_type)
 
     def history(
@@ -284,10 +256,10 @@ def _register(resource_type: str) -> None:
         rpps: RppsHeader = None,
     ) -> JSONResponse:
         versions = profile_service.history(
-            session, principal, None, resource_type, resource_id, now=_now(),
+            session, principal, None, resource_type, resource_id, now=utcnow(),
             professional_rpps=rpps,
         )  # fmt: skip
-        bundle = _history_bundle(resource_type, resource_id, versions, _base(request))
+        bundle = _history_bundle(resource_type, resource_id, versions, fhir_base(request))
         return fhir_response(bundle, media_type)
 
     def vread(
@@ -298,14 +270,10 @@ def _register(resource_type: str) -> None:
         media_type: MediaType,
         rpps: RppsHeader = None,
     ) -> JSONResponse:
-        if not version_id.isascii() or not version_id.isdigit() or len(version_id) > 9:
-            raise NotFound(
-                f"{resource_type}/{resource_id[:64]} has no version {version_id[:20]!r}",
-                code="unknown_version",
-            )
+        version = parse_version_id(version_id, resource_type, resource_id)
         (stored,) = profile_service.history(
-            session, principal, None, resource_type, resource_id, now=_now(),
-            professional_rpps=rpps, version=int(version_id),
+            session, principal, None, resource_type, resource_id, now=utcnow(),
+            professional_rpps=rpps, version=version,
         )  # fmt: skip
         return _read_response(stored, media_type)
 

@@ -378,7 +378,7 @@ def read_audit_event(
     return fhir_response(audit_event_resource(event), media_type)
 
 
-def _patient_reference(value: str, name: str) -> int | None:
+def patient_reference(value: str, name: str) -> int | None:
     """``Patient/12``, ``12`` or an absolute ``…/Patient/12`` → 12; None: matches nothing."""
     reference = value.strip()
     if "/" in reference:
@@ -459,7 +459,7 @@ def _search_audit(
     impossible = False
     for name, value in used:
         if name in ("patient", "entity"):
-            alternatives = {_patient_reference(v, name) for v in split_or(value)}
+            alternatives = {patient_reference(v, name) for v in split_or(value)}
             if len(alternatives) != 1:
                 raise located(
                     BadRequest(

@@ -18,11 +18,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from carnet.db import utcnow
 from carnet.dependencies import SessionDep, SpaceCaller
-from carnet.exceptions import AppError, BadRequest, NotFound
+from carnet.exceptions import AppError, BadRequest
+from carnet.kit.rest import ProfessionalRpps as RppsHeader
 from carnet.profile import schemas
 from carnet.profile.repository import Filters
-from carnet.profile.service import check_type, profile_service
+from carnet.profile.service import check_type, parse_version_id, profile_service
 
 router = APIRouter(tags=["profile"])
 PREFIX = "/api/v1/spaces/{person}/profile"
@@ -30,13 +32,6 @@ PREFIX = "/api/v1/spaces/{person}/profile"
 MAX_BODY_BYTES = 2 * 1024 * 1024
 _JSON_TYPES = {"application/json", "application/fhir+json"}
 
-RppsHeader = Annotated[
-    str | None,
-    Header(
-        alias="x-professional-rpps",
-        description="The acting professional (RPPS) when the client is bound to a structure",
-    ),
-]
 IfMatch = Annotated[str | None, Header(alias="if-match", description='W/"<version>"')]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -102,6 +97,11 @@ def http_date(moment: datetime) -> str:
     return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
+def version_headers(stored: schemas.StoredResource) -> dict[str, str]:
+    """``ETag`` and ``Last-Modified`` of a resource version (REST and FHIR reads)."""
+    return {"ETag": stored.etag, "Last-Modified": http_date(stored.recorded_at)}
+
+
 def resource_response(
     stored: schemas.StoredResource,
     *,
@@ -109,20 +109,12 @@ def resource_response(
     location: str | None = None,
     media_type: str = "application/json",
 ) -> JSONResponse:
-    headers = {
-        "ETag": stored.etag,
-        "Last-Modified": http_date(stored.recorded_at),
-        "Cache-Control": "no-store",
-    }
+    headers = {**version_headers(stored), "Cache-Control": "no-store"}
     if location is not None:
         headers["Location"] = location
     return JSONResponse(
         stored.resource, status_code=status_code, headers=headers, media_type=media_type
     )
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _history_entry(stored: schemas.StoredResource) -> schemas.HistoryEntry:
@@ -152,7 +144,7 @@ def _token(value: str) -> tuple[str | None, str]:
 def read_summary(
     person: str, principal: SpaceCaller, session: SessionDep, rpps: RppsHeader = None
 ) -> schemas.ProfileSummary:
-    return profile_service.summary(session, principal, person, now=_now(), professional_rpps=rpps)
+    return profile_service.summary(session, principal, person, now=utcnow(), professional_rpps=rpps)
 
 
 @router.post(
@@ -171,7 +163,7 @@ def create_resource(
     rpps: RppsHeader = None,
 ) -> JSONResponse:
     stored = profile_service.create(
-        session, principal, person, resource_type, body, now=_now(), professional_rpps=rpps
+        session, principal, person, resource_type, body, now=utcnow(), professional_rpps=rpps
     )
     location = str(request.url).rstrip("/") + f"/{stored.public_id}"
     return resource_response(stored, status_code=201, location=location)
@@ -205,7 +197,7 @@ def list_resources(
         person,
         resource_type,
         filters,
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
         limit=limit,
         offset=offset,
@@ -231,7 +223,7 @@ def read_resource(
     rpps: RppsHeader = None,
 ) -> JSONResponse:
     stored = profile_service.read(
-        session, principal, person, resource_type, resource_id, now=_now(), professional_rpps=rpps
+        session, principal, person, resource_type, resource_id, now=utcnow(), professional_rpps=rpps
     )
     return resource_response(stored)
 
@@ -264,7 +256,7 @@ def update_resource(
         resource_id,
         body,
         if_match=parse_if_match(if_match),
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
     )
     return resource_response(stored)
@@ -292,7 +284,7 @@ def delete_resource(
         resource_type,
         resource_id,
         if_match=parse_if_match(if_match),
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
     )
     return Response(status_code=204, headers={"Cache-Control": "no-store"})
@@ -313,7 +305,7 @@ def read_history(
     rpps: RppsHeader = None,
 ) -> schemas.History:
     versions = profile_service.history(
-        session, principal, person, resource_type, resource_id, now=_now(), professional_rpps=rpps
+        session, principal, person, resource_type, resource_id, now=utcnow(), professional_rpps=rpps
     )
     return schemas.History(
         resource_type=resource_type,
@@ -336,24 +328,15 @@ def read_version(
     session: SessionDep,
     rpps: RppsHeader = None,
 ) -> JSONResponse:
-    number = parse_version(version, resource_type, resource_id)
+    number = parse_version_id(version, resource_type, resource_id)
     (stored,) = profile_service.history(
         session,
         principal,
         person,
         resource_type,
         resource_id,
-        now=_now(),
+        now=utcnow(),
         professional_rpps=rpps,
         version=number,
     )
     return resource_response(stored)
-
-
-def parse_version(version: str, resource_type: str, resource_id: str) -> int:
-    if not version.isascii() or not version.isdigit() or len(version) > 9:
-        raise NotFound(
-            f"{resource_type}/{resource_id[:64]} has no version {version[:20]!r}",
-            code="unknown_version",
-        )
-    return int(version)

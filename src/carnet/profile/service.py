@@ -79,7 +79,6 @@ class ProfileService:
         principal: Principal,
         person_ref: str,
         action: Action,
-        *,
         now: datetime,
         professional_rpps: str | None,
     ) -> SpaceGrant:
@@ -114,69 +113,33 @@ class ProfileService:
     ) -> ProfileResource:
         row = ProfileRepository(session).current(public_id)
         if row is None or row.person_id != grant.person_id or row.resource_type != resource_type:
-            raise NotFound(
-                f"{resource_type}/{public_id[:64]} is not known", code="unknown_resource"
-            )
+            raise _unknown_resource(resource_type, public_id)
         return row
+
+    def _space_of(self, session: Session, resource_type: str, public_id: str) -> str:
+        """The space (person id) of a resource named by its id alone (FHIR reads by id)."""
+        row = ProfileRepository(session).current(public_id)
+        if row is None or row.resource_type != resource_type:
+            raise _unknown_resource(resource_type, public_id)
+        return str(row.person_id)
 
     def read(
         self,
         session: Session,
         principal: Principal,
-        person_ref: str,
+        person_ref: str | None,
         resource_type: str,
         public_id: str,
         *,
         now: datetime,
         professional_rpps: str | None = None,
     ) -> StoredResource:
+        """The current version. ``person_ref`` None: the resource's own space (FHIR
+        ``GET /fhir/{type}/{id}``)."""
         check_type(resource_type)
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.READ,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
-        return self._read(session, grant, resource_type, public_id, now=now)
-
-    def read_by_id(
-        self,
-        session: Session,
-        principal: Principal,
-        resource_type: str,
-        public_id: str,
-        *,
-        now: datetime,
-        professional_rpps: str | None = None,
-    ) -> StoredResource:
-        """A resource named by its id alone (FHIR ``GET /fhir/{type}/{id}``)."""
-        check_type(resource_type)
-        row = ProfileRepository(session).current(public_id)
-        if row is None or row.resource_type != resource_type:
-            raise NotFound(
-                f"{resource_type}/{public_id[:64]} is not known", code="unknown_resource"
-            )
-        grant = self._grant(
-            session,
-            principal,
-            str(row.person_id),
-            Action.READ,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
-        return self._read(session, grant, resource_type, public_id, now=now)
-
-    def _read(
-        self,
-        session: Session,
-        grant: SpaceGrant,
-        resource_type: str,
-        public_id: str,
-        *,
-        now: datetime,
-    ) -> StoredResource:
+        if person_ref is None:
+            person_ref = self._space_of(session, resource_type, public_id)
+        grant = self._grant(session, principal, person_ref, Action.READ, now, professional_rpps)
         row = self._owned_current(session, grant, resource_type, public_id)
         reference = f"{resource_type}/{public_id}"
         access_service.record(session, grant, what="profile.read", resource=reference, now=now)
@@ -201,23 +164,11 @@ class ProfileService:
         """Every version, newest first (or the one ``version``). ``person_ref`` None: the
         resource's own space (FHIR reads by id)."""
         check_type(resource_type)
-        repo = ProfileRepository(session)
         if person_ref is None:
-            row = repo.current(public_id)
-            if row is None or row.resource_type != resource_type:
-                raise NotFound(
-                    f"{resource_type}/{public_id[:64]} is not known", code="unknown_resource"
-                )
-            person_ref = str(row.person_id)
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.READ,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
+            person_ref = self._space_of(session, resource_type, public_id)
+        grant = self._grant(session, principal, person_ref, Action.READ, now, professional_rpps)
         self._owned_current(session, grant, resource_type, public_id)
+        repo = ProfileRepository(session)
         reference = f"{resource_type}/{public_id}"
         if version is None:
             rows = list(repo.versions(public_id))
@@ -253,14 +204,7 @@ class ProfileService:
         offset: int = 0,
     ) -> Page:
         check_type(resource_type)
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.READ,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
+        grant = self._grant(session, principal, person_ref, Action.READ, now, professional_rpps)
         repo = ProfileRepository(session)
         rows = repo.search(grant.person_id, resource_type, filters, limit=limit, offset=offset)
         total = (
@@ -287,14 +231,7 @@ class ProfileService:
         now: datetime,
         professional_rpps: str | None = None,
     ) -> ProfileSummary:
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.READ,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
+        grant = self._grant(session, principal, person_ref, Action.READ, now, professional_rpps)
         rows = ProfileRepository(session).search(
             grant.person_id, None, Filters(), limit=SUMMARY_LIMIT * len(codes.RESOURCE_TYPES)
         )
@@ -398,6 +335,32 @@ class ProfileService:
         )
         return _stored(row)
 
+    def _next_version(
+        self,
+        session: Session,
+        grant: SpaceGrant,
+        resource_type: str,
+        public_id: str,
+        *,
+        replaces: int,
+        checked: CheckedResource | None,
+        now: datetime,
+    ) -> StoredResource:
+        """Retire version ``replaces`` and write version ``replaces + 1`` (``checked`` None: the
+        deletion); a concurrent change of the same version is a conflict."""
+        if not ProfileRepository(session).retire(public_id, replaces):
+            raise _stale(f"{resource_type}/{public_id}", replaces, None)
+        return self._write(
+            session,
+            person_id=grant.person_id,
+            resource_type=resource_type,
+            public_id=public_id,
+            version=replaces + 1,
+            checked=checked,
+            author=grant.audit_actor,
+            now=now,
+        )
+
     def create(
         self,
         session: Session,
@@ -410,14 +373,7 @@ class ProfileService:
         professional_rpps: str | None = None,
     ) -> StoredResource:
         check_type(resource_type)
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.WRITE,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
+        grant = self._grant(session, principal, person_ref, Action.WRITE, now, professional_rpps)
         checked = self._check(session, grant, resource_type, body, now)
         stored = self._write(
             session,
@@ -448,14 +404,7 @@ class ProfileService:
         professional_rpps: str | None = None,
     ) -> StoredResource:
         check_type(resource_type)
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.WRITE,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
+        grant = self._grant(session, principal, person_ref, Action.WRITE, now, professional_rpps)
         row = self._owned_current(session, grant, resource_type, public_id)
         reference = f"{resource_type}/{public_id}"
         if row.deleted:
@@ -475,17 +424,8 @@ class ProfileService:
         if expected != row.version:
             raise _stale(reference, expected, row.version)
         checked = self._check(session, grant, resource_type, body, now)
-        if not ProfileRepository(session).retire(public_id, expected):
-            raise _stale(reference, expected, None)
-        stored = self._write(
-            session,
-            person_id=grant.person_id,
-            resource_type=resource_type,
-            public_id=public_id,
-            version=expected + 1,
-            checked=checked,
-            author=grant.audit_actor,
-            now=now,
+        stored = self._next_version(
+            session, grant, resource_type, public_id, replaces=expected, checked=checked, now=now
         )
         access_service.record(
             session, grant, what="profile.update", resource=stored.reference, now=now,
@@ -508,14 +448,7 @@ class ProfileService:
         """Delete (a new version marking the deletion). Deleting a deleted resource changes
         nothing and answers None."""
         check_type(resource_type)
-        grant = self._grant(
-            session,
-            principal,
-            person_ref,
-            Action.WRITE,
-            now=now,
-            professional_rpps=professional_rpps,
-        )
+        grant = self._grant(session, principal, person_ref, Action.WRITE, now, professional_rpps)
         row = self._owned_current(session, grant, resource_type, public_id)
         reference = f"{resource_type}/{public_id}"
         if row.deleted:
@@ -526,18 +459,8 @@ class ProfileService:
             return None
         if if_match is not None and if_match != row.version:
             raise _stale(reference, if_match, row.version)
-        version = row.version
-        if not ProfileRepository(session).retire(public_id, version):
-            raise _stale(reference, version, None)
-        stored = self._write(
-            session,
-            person_id=grant.person_id,
-            resource_type=resource_type,
-            public_id=public_id,
-            version=version + 1,
-            checked=None,
-            author=grant.audit_actor,
-            now=now,
+        stored = self._next_version(
+            session, grant, resource_type, public_id, replaces=row.version, checked=None, now=now
         )
         access_service.record(session, grant, what="profile.delete", resource=reference, now=now)
         return stored
@@ -603,6 +526,20 @@ def _body_version(body: Any, resource_type: str) -> int | None:
             details=[{"field": f"{resource_type}.meta.versionId", "message": "not a version"}],
         )
     return int(value)
+
+
+def _unknown_resource(resource_type: str, public_id: str) -> NotFound:
+    return NotFound(f"{resource_type}/{public_id[:64]} is not known", code="unknown_resource")
+
+
+def parse_version_id(version: str, resource_type: str, resource_id: str) -> int:
+    """A version named in a URL (``…/_history/3``) → 3; anything else is an unknown version."""
+    if not version.isascii() or not version.isdigit() or len(version) > 9:
+        raise NotFound(
+            f"{resource_type}/{resource_id[:64]} has no version {version[:20]!r}",
+            code="unknown_version",
+        )
+    return int(version)
 
 
 def _stale(reference: str, expected: int, current: int | None) -> Conflict:
