@@ -399,3 +399,27 @@ SAMPLE_PERSONS: list[dict[str, str | int]] = [
         "order": 41,
     },
 ]
+
+
+def test_swapped_situations_between_two_people_are_both_updated(
+    db: Database, family: Family
+) -> None:
+    """A re-import compares each period's situations with that period's own, never with other
+    people's: Paul and Awa exchanging identical situations must update both."""
+    ald, c2s = "ALD/15:2026-02-01:2026-05-31", "C2S:2026-02-01:2026-05-31"
+    paul = {"start": "2026-01-01", "end": "2026-06-30"}
+    awa = {"start": "2026-01-01", "end": "2026-06-30", "insured": family.awa, "quality": "00"}
+    assert load(
+        db, line(family.paul, **paul, situations=ald), line(family.awa, **awa, situations=c2s)
+    ).committed
+    swapped = load(
+        db, line(family.paul, **paul, situations=c2s), line(family.awa, **awa, situations=ald)
+    )
+    assert (swapped.updated, swapped.unchanged) == (2, 0)
+    with db.session() as s:
+        on = date(2026, 3, 1)
+        paul_view = rights_service.rights_at(s, family.paul.person_id, on)
+        awa_view = rights_service.rights_at(s, family.awa.person_id, on)
+    assert paul_view is not None and awa_view is not None
+    assert [x.code for x in paul_view.situations] == ["C2S"]
+    assert [x.code for x in awa_view.situations] == ["ALD"]

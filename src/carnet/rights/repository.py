@@ -245,6 +245,14 @@ _STAGING_INDEXES = (
         import_lines.c.person_id,
         import_lines.c.start_date,
     ),
+    # The twins' rank check compares each dependant with the lines of the same insured person:
+    # without this index it scans the whole staging per dependant (quadratic in the file).
+    Index(
+        "ix_carnet_rights_import_lines_insured",
+        import_lines.c.insured_person_id,
+        import_lines.c.birth_date,
+        import_lines.c.rank,
+    ),
     Index("ix_carnet_rights_import_situations_line", import_situations.c.line_no),
     Index("ix_carnet_rights_import_rejects_line", import_rejects.c.line_no),
 )
@@ -621,7 +629,11 @@ class RightsImportRepository:
             select(staged.c.line_no)
             .where(
                 staged.c.line_no == s.c.line_no,
-                ~exists().where(kept.c.coverage_id == c.c.id, same(staged, kept)),
+                # Correlated explicitly: left to itself, SQLAlchemy puts the coverages table in
+                # this subquery's FROM and compares with every period's situations.
+                ~exists()
+                .where(kept.c.coverage_id == c.c.id, same(staged, kept))
+                .correlate(c, staged),
             )
             .correlate(c, s)
             .exists()
@@ -630,7 +642,9 @@ class RightsImportRepository:
             select(kept.c.id)
             .where(
                 kept.c.coverage_id == c.c.id,
-                ~exists().where(staged.c.line_no == s.c.line_no, same(staged, kept)),
+                ~exists()
+                .where(staged.c.line_no == s.c.line_no, same(staged, kept))
+                .correlate(s, kept),
             )
             .correlate(c, s)
             .exists()
