@@ -5,9 +5,10 @@ Imports N synthetic register persons (the generator of ``import_register.py``, t
 importer), then measures the two phases of ``space_service.inform``:
 
 1. creation: pending spaces, set-based ``INSERT ... SELECT`` by ranges of 5,000 person keys;
-2. information: per person, the recipient (rights for minors), the card account's e-mail (none
-   here: every message becomes a postal letter row), the letter text, one audit event, by
-   batches of 1,000.
+2. information: per person, the recipient (a minor's parent, from the rights: each minor is
+   attached here to the adult with the nearest lower person key, read in one statement per
+   batch), the card account's e-mail (none here: every message becomes a postal letter row),
+   the letter text, one audit event (appended once per batch), by batches of 1,000.
 
     .venv/bin/python bench/space_inform.py --rows 100000
     .venv/bin/python bench/space_inform.py --rows 1000000 --backend postgresql
@@ -22,15 +23,40 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from import_register import _recreate, write_file  # bench/ is on sys.path when run as a script
+from sqlalchemy import text
 
 from carnet import migrate
 from carnet.config import get_settings
 from carnet.db import Database
 from carnet.identity.importer import import_register
+
+
+def _attach_minors(database: Database, now: datetime) -> int:
+    """Minors, and their rights: each attached to the adult with the nearest lower key (one
+    set-based statement; the bench needs coverage rows, not realistic families)."""
+    cutoff = now.date().replace(year=now.year - 18, day=min(now.day, 28)).isoformat()
+    with database.session() as session:
+        # The generated register has no minors: one person in five (as in France) becomes one.
+        session.execute(
+            text("UPDATE persons SET birth_date = :minor WHERE id % 5 = 0"),
+            {"minor": f"{now.year - 10}-06-15"},
+        )
+        result = session.execute(
+            text(
+                "INSERT INTO rights_coverages (person_id, insured_person_id, quality, rank, "
+                "regime, fund, centre, start_date, created_at, updated_at) "
+                "SELECT p.id, (SELECT max(a.id) FROM persons a WHERE a.id < p.id "
+                "AND a.birth_date <= :cutoff), '06', 1, '01', '351', '0001', :start, :now, :now "
+                "FROM persons p WHERE p.birth_date > :cutoff AND EXISTS (SELECT 1 FROM persons a "
+                "WHERE a.id < p.id AND a.birth_date <= :cutoff)"
+            ),
+            {"cutoff": cutoff, "start": date(2000, 1, 1), "now": now},
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 def bench(url: str, register: Path, rows: int) -> None:
@@ -43,6 +69,8 @@ def bench(url: str, register: Path, rows: int) -> None:
         report = import_register(database, register, batch_size=10_000)
         assert report.committed, report.errors[:5]
         now = datetime.now(UTC)
+        attached = _attach_minors(database, now)
+        print(f"  rights      {attached:>9,} minors attached to a parent", flush=True)
 
         started = time.perf_counter()
         created = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +14,11 @@ from carnet.db import Database
 from carnet.documents.service import documents_service
 from carnet.mail.sink import MailSink
 
+from ..space.conftest import RunCli, cli
 from . import samples
 from .conftest import SPACES, World
+
+__all__ = ["cli"]  # the fixture
 
 
 @pytest.fixture
@@ -132,3 +136,84 @@ def test_a_failed_transaction_leaves_no_blob(
         failing_request()
     assert not [p for p in world.blob_dir.rglob("*") if p.is_file()]
     assert world.listing(world.me()) == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _still_due(db: Database, public_id: object) -> bool:
+    with db.engine.connect() as c:
+        return (
+            c.execute(
+                text("SELECT announcement_notified_at FROM documents WHERE public_id = :p"),
+                {"p": public_id},
+            ).scalar_one()
+            is None
+        )
+
+
+def test_announcement_job_sends_after_commit_and_a_failing_server_leaves_it_due(
+    world: World, db: Database, settings: Settings, mail_sink: MailSink, cli: RunCli
+) -> None:
+    jeanne = world.family.jeanne
+    world.consent(jeanne, "author")
+    with db.session() as s:
+        s.add(
+            CardAccount(
+                person_id=jeanne.id, email="jeanne@example.org", confirmed_at=datetime.now(UTC)
+            )
+        )
+    hidden = _hidden_upload(world)
+    when = (datetime.now(UTC) + timedelta(days=14, minutes=1)).isoformat()
+    job = ("jobs", "run", "--only", "documents.announcements", "--now", when)
+
+    # The mail server is down: the transaction marked the document, the failed sending (after
+    # the commit) un-marked it in a second transaction, audited.
+    down = cli(*job, env={"CARNET_SMTP_HOST": "127.0.0.1", "CARNET_SMTP_PORT": str(_closed_port())})
+    assert down.exit_code == 0, down.stderr
+    assert down.lines()[-1] == {
+        "job": "documents.announcements",
+        "status": "success",
+        "notified": 0,
+        "without_email": 0,
+        "failed": 1,
+    }
+    assert _still_due(db, hidden["id"])
+    with db.engine.connect() as c:
+        details = (
+            c.execute(
+                text(
+                    "SELECT detail FROM audit_events WHERE action = 'space.documents.announcement' "
+                    "ORDER BY id"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert details == ["notified", "mail_failed"]
+
+    # A unit of work that fails after the job's work sends nothing and marks nothing.
+    def failing_unit_of_work() -> None:
+        with db.session() as s:
+            report = documents_service.announcement_due(s, datetime.fromisoformat(when), settings)
+            assert report.notified == 1
+            raise RuntimeError("the commit fails")
+
+    with pytest.raises(RuntimeError, match="commit fails"):
+        failing_unit_of_work()
+    assert mail_sink.messages() == []
+    assert _still_due(db, hidden["id"])
+
+    # The server is back: the next run notifies, once.
+    up = cli(*job, env={"CARNET_SMTP_HOST": "127.0.0.1", "CARNET_SMTP_PORT": str(mail_sink.port)})
+    assert up.lines()[-1]["notified"] == 1
+    assert "consultation d'annonce" in mail_sink.wait_for("jeanne@example.org").text
+    assert not _still_due(db, hidden["id"])
+    again = cli(
+        *job, env={"CARNET_SMTP_HOST": "127.0.0.1", "CARNET_SMTP_PORT": str(mail_sink.port)}
+    )
+    assert again.lines()[-1]["notified"] == 0
+    assert len(mail_sink.messages()) == 1

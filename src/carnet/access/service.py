@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -37,7 +36,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from carnet.access import schemas
@@ -67,7 +65,8 @@ from carnet.config import Settings, get_settings
 from carnet.directory.schemas import ActingProfessional, ProfessionalRef
 from carnet.directory.service import directory_service
 from carnet.exceptions import AppError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
-from carnet.identity.service import find_entry_by_identifier
+from carnet.identity.service import find_entry_by_identifier, register_names
+from carnet.mail.after_commit import send_after_commit
 from carnet.mail.service import MailService
 from carnet.rights.service import rights_service
 from carnet.space.service import space_service
@@ -81,7 +80,6 @@ MAJORITY_YEARS = 18
 DMP_SCOPE = "dmp"
 REGULATION_SCOPE = "dmp.regulation"
 HISTORY_PAGE_MAX = 100
-_MAIL_QUEUE = "carnet.access.mail_queue"
 
 # Areas a holder or representative may reach whatever the space's state (they decide about the
 # space itself, and may always see who accessed it).
@@ -145,27 +143,6 @@ def _professional_out(acting: ActingProfessional) -> schemas.ProfessionalOut:
         profession_label=acting.profession_label,
         specialty_code=acting.specialty_code,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Mail:
-    service: MailService
-    to: str
-    subject: str
-    text: str
-
-
-def _send_queued(session: Session) -> None:
-    queue: list[_Mail] = session.info.pop(_MAIL_QUEUE, [])
-    for mail in queue:
-        try:
-            mail.service.send(mail.to, mail.subject, mail.text)
-        except Exception as exc:  # after the commit: a mail failure must not undo the access
-            log.warning("access_notification_not_sent", extra={"error": type(exc).__name__})
-
-
-def _drop_queued(session: Session) -> None:
-    session.info.pop(_MAIL_QUEUE, None)
 
 
 def parse_matrix_csv(text: str) -> list[MatrixRule]:
@@ -613,22 +590,62 @@ class AccessService:
     def _notify(
         self, session: Session, grant: SpaceGrant, *, what: str, now: datetime, always: bool
     ) -> bool:
+        """Queue the access notice (sent after the commit); True when at least one is queued.
+
+        It goes to the holder's confirmed card-account address; for a minor (under 18 on the
+        day), to their representatives' (the insured persons the child is attached to in the
+        rights), never to the child: a parent acting in the space is not told of their own
+        access.
+        """
         if not always:
             settings_row = AccessRepository(session).settings_of(grant.person_id)
             if settings_row is None or not settings_row.notify_by_email:
                 return False
-        email = cards_service.confirmed_emails(session, [grant.person_id]).get(grant.person_id)
-        if email is None:
+        on = care_date(now)
+        child = self._minor(session, grant.person_id, on)
+        if child is None:
+            recipients: tuple[int, ...] = (grant.person_id,)
+        else:
+            parents = rights_service.representatives_at(session, [grant.person_id], on)
+            recipients = tuple(
+                p for p in parents.get(grant.person_id, ()) if p != grant.actor_person_id
+            )
+        emails = cards_service.confirmed_emails(session, list(recipients))
+        addresses = sorted({emails[p] for p in recipients if p in emails})
+        if not addresses:
             return False
+        subject, text = self._notice(grant, what=what, now=now, child=child)
+        service = MailService.from_settings(self.settings)
+        for address in addresses:
+            send_after_commit(session, service, address, subject, text)
+        return True
+
+    @staticmethod
+    def _minor(session: Session, person_id: int, on: date) -> str | None:
+        """The first name of the person when a minor on ``on`` (None for an adult)."""
+        names = register_names(session, [person_id]).get(person_id)
+        if names is None:
+            return None
+        majority = _majority_day(names.birth_date)
+        if majority is None or on >= majority:
+            return None
+        first = names.used_first_name or (names.first_names[0] if names.first_names else "")
+        return first or "votre enfant"
+
+    @staticmethod
+    def _notice(
+        grant: SpaceGrant, *, what: str, now: datetime, child: str | None
+    ) -> tuple[str, str]:
         when = now.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
         who = grant.actor_label or {
             ActorKind.REPRESENTATIVE: "un représentant légal",
             ActorKind.AIDANT: "un proche",
         }.get(grant.actor, "un professionnel de santé")
+        whose = "votre espace santé" if child is None else f"l'espace santé de {child}"
         lines = [
             "Bonjour,",
             "",
-            f"Le {when}, {who} a accédé à votre espace santé ({WHAT_LABELS.get(what, what)}).",
+            f"Le {when}, {who} a accédé à {whose} ({WHAT_LABELS.get(what, what)}).",
         ]
         if grant.actor is ActorKind.EMERGENCY:
             lines.append("Il s'agit d'un accès en urgence (bris de glace).")
@@ -638,31 +655,13 @@ class AccessService:
             lines.append(f"Motif indiqué : {grant.reason}")
         lines += [
             "",
-            "Retrouvez le détail dans l'historique des accès de votre espace santé. Vous pouvez y "
+            f"Retrouvez le détail dans l'historique des accès de {whose}. Vous pouvez y "
             "bloquer un professionnel ou refuser les accès en urgence.",
         ]
-        self._queue_mail(
-            session,
-            _Mail(
-                MailService.from_settings(self.settings),
-                email,
-                "Accès à votre espace santé",
-                "\n".join(lines) + "\n",
-            ),
+        subject = (
+            "Accès à votre espace santé" if child is None else f"Accès à l'espace santé de {child}"
         )
-        return True
-
-    @staticmethod
-    def _queue_mail(session: Session, mail: _Mail) -> None:
-        """Send after the commit: a rolled-back access is never notified."""
-        queue: list[_Mail] | None = session.info.get(_MAIL_QUEUE)
-        if queue is None:
-            queue = []
-            session.info[_MAIL_QUEUE] = queue
-            if not event.contains(session, "after_commit", _send_queued):
-                event.listen(session, "after_commit", _send_queued)
-                event.listen(session, "after_soft_rollback", _drop_after_rollback)
-        queue.append(mail)
+        return subject, "\n".join(lines) + "\n"
 
     # == care relationships and break-glass =======================================================
 
@@ -1144,11 +1143,6 @@ class AccessService:
         """Delete the person's access rows (grants, blocks, settings, relatives they let in,
         history): called by the space purge job, which audits the purge."""
         return AccessRepository(session).purge_person(person_id)
-
-
-def _drop_after_rollback(session: Session, previous_transaction: Any) -> None:
-    if previous_transaction.parent is None:  # the outermost transaction rolled back
-        _drop_queued(session)
 
 
 def _aidant_out(row: AccessAidant) -> schemas.AidantOut:

@@ -228,6 +228,19 @@ class DocumentRepository:
         )
         return self.session.scalars(statement).all()
 
+    def unmark_announced(self, ids: Sequence[int], marked_at: datetime) -> int:
+        """Make these documents due for the announcement again (their e-mail failed), unless
+        another run marked them since."""
+        if not ids:
+            return 0
+        result = self.session.execute(
+            update(Document)
+            .where(Document.id.in_(list(ids)), Document.announcement_notified_at == marked_at)
+            .values(announcement_notified_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     def delete_person(self, person_id: int) -> int:
         result = self.session.execute(delete(Document).where(Document.person_id == person_id))
         return int(getattr(result, "rowcount", 0) or 0)

@@ -38,7 +38,7 @@ from carnet.access.policy import (
     SpaceGrant,
 )
 from carnet.access.service import access_service
-from carnet.audit import get_audit_service
+from carnet.audit import AuditEntry, get_audit_service
 from carnet.auth.principal import Principal
 from carnet.cards.service import cards_service
 from carnet.config import Settings, get_settings
@@ -58,7 +58,7 @@ from carnet.documents.repository import (
     DocumentRepository,
     VisibilityClause,
 )
-from carnet.exceptions import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from carnet.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from carnet.kit.blobstore import (
     BlobNotFound,
     BlobStore,
@@ -68,7 +68,7 @@ from carnet.kit.blobstore import (
 )
 from carnet.kit.envelope import Envelope, EnvelopeError, parse_master_key
 from carnet.logging import get_logger
-from carnet.mail.exceptions import MailDeliveryError
+from carnet.mail.after_commit import send_after_commit
 from carnet.mail.service import MailService
 
 log = get_logger(__name__)
@@ -255,6 +255,26 @@ def document_out(document: Document) -> schemas.DocumentOut:
         deleted_at=document.deleted_at,
         content_url=f"/api/v1/spaces/{document.person_id}/documents/{document.public_id}/content",
     )
+
+
+def _recorded(
+    session: Session,
+    grant: SpaceGrant,
+    document: Document,
+    what: str,
+    detail: str | None,
+    now: datetime,
+) -> schemas.DocumentOut:
+    """Record the access to ``document`` (``access_service.record``) and describe it."""
+    access_service.record(
+        session,
+        grant,
+        what=what,
+        resource=f"DocumentReference/{document.public_id}",
+        detail=detail,
+        now=now,
+    )
+    return document_out(document)
 
 
 @dataclass(frozen=True)
@@ -530,15 +550,14 @@ class DocumentsService:
         document = self._store(
             session, settings, grant, meta, data, declared_type, filename, now, previous=None
         )
-        access_service.record(
+        return _recorded(
             session,
             grant,
-            what="documents.create",
-            resource=f"DocumentReference/{document.public_id}",
-            detail=f"{document.type_code} {document.size}B",
-            now=now,
+            document,
+            "documents.create",
+            f"{document.type_code} {document.size}B",
+            now,
         )
-        return document_out(document)
 
     def add_version(
         self,
@@ -557,17 +576,9 @@ class DocumentsService:
     ) -> schemas.DocumentOut:
         """A new version replacing ``public_id`` (which must be the current one): the old
         version is kept as ``superseded``. By its author, the holder or a parent."""
-        grant, old = self._visible_document(
-            session,
-            principal,
-            person_ref,
-            public_id,
-            Action.WRITE,
-            now,
-            professional_rpps,
-            for_update=True,
+        grant, old = self._changeable(
+            session, principal, person_ref, public_id, now, professional_rpps, "replace"
         )
-        self._check_may_change(grant, old, "replace")
         if old.status != "current":
             raise Conflict(
                 f"document {public_id!r} was already replaced: add a version to the current one",
@@ -584,15 +595,33 @@ class DocumentsService:
                 f"document {public_id!r} was replaced meanwhile: add a version to the current one",
                 code="not_current_version",
             ) from exc
-        access_service.record(
-            session,
-            grant,
-            what="documents.version",
-            resource=f"DocumentReference/{document.public_id}",
-            detail=f"replaces {old.public_id}",
-            now=now,
+        return _recorded(
+            session, grant, document, "documents.version", f"replaces {old.public_id}", now
         )
-        return document_out(document)
+
+    def _changeable(
+        self,
+        session: Session,
+        principal: Principal,
+        person_ref: str | None,
+        public_id: str,
+        now: datetime,
+        professional_rpps: str | None,
+        verb: str,
+    ) -> tuple[SpaceGrant, Document]:
+        """The document to replace or delete, locked, once the caller may change it."""
+        grant, document = self._visible_document(
+            session,
+            principal,
+            person_ref,
+            public_id,
+            Action.WRITE,
+            now,
+            professional_rpps,
+            for_update=True,
+        )
+        self._check_may_change(grant, document, verb)
+        return grant, document
 
     def _check_may_change(self, grant: SpaceGrant, document: Document, verb: str) -> None:
         if _is_author(grant, document) or grant.actor in (
@@ -618,17 +647,9 @@ class DocumentsService:
     ) -> None:
         """Delete a document (every version) by its author, the holder or a parent. Metadata
         rows stay as ``deleted`` for the history; contents are erased once the deletion commits."""
-        grant, document = self._visible_document(
-            session,
-            principal,
-            person_ref,
-            public_id,
-            Action.WRITE,
-            now,
-            professional_rpps,
-            for_update=True,
+        grant, document = self._changeable(
+            session, principal, person_ref, public_id, now, professional_rpps, "delete"
         )
-        self._check_may_change(grant, document, "delete")
         repo = DocumentRepository(session)
         versions = repo.versions(document.set_id)
         repo.set_status([v.id for v in versions], "deleted", deleted_at=now)
@@ -718,15 +739,7 @@ class DocumentsService:
             if not bits & INVISIBLE_PATIENT:
                 document.patient_visible_from = None
             session.flush()
-        access_service.record(
-            session,
-            grant,
-            what="documents.visibility",
-            resource=f"DocumentReference/{document.public_id}",
-            detail=f"flags={bits}",
-            now=now,
-        )
-        return document_out(document)
+        return _recorded(session, grant, document, "documents.visibility", f"flags={bits}", now)
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -743,14 +756,7 @@ class DocumentsService:
         grant, document = self._visible_document(
             session, principal, person_ref, public_id, Action.READ, now, professional_rpps
         )
-        access_service.record(
-            session,
-            grant,
-            what="documents.read",
-            resource=f"DocumentReference/{document.public_id}",
-            now=now,
-        )
-        return document_out(document)
+        return _recorded(session, grant, document, "documents.read", None, now)
 
     def versions(
         self,
@@ -892,10 +898,18 @@ class DocumentsService:
         visible by itself at ``patient_visible_from`` (upload + ``document_announcement_
         visible_days``, 1 month): that needs no job, the visibility rules read the date. This
         job sends the holder an e-mail (address of their card account) once the document has
-        waited ``document_announcement_notice_days`` (2 weeks), and marks it notified. Without a
-        card e-mail the document is marked notified all the same (audited as ``no_email``); a
-        mail server that fails leaves it for the next run. Idempotent; safe to run concurrently
-        on PostgreSQL (rows locked with SKIP LOCKED). Runs in the caller's transaction.
+        waited ``document_announcement_notice_days`` (2 weeks). Without a card e-mail the
+        document is marked notified all the same (audited as ``no_email``).
+
+        Mark first, send after the commit (``carnet.mail.after_commit``): the documents are
+        marked notified and audited in the caller's transaction, and the e-mail leaves only once
+        that commits, so a failed commit never sends (and a retry never sends twice). A mail
+        server that fails then un-marks the person's documents in a second short transaction
+        (audited ``mail_failed``): they are due again at the next run, and the report counts
+        them as ``failed`` (the report is complete once the caller's transaction committed).
+        A crash between the commit and the sending loses that notice (at most once): the
+        document still becomes visible at its date. Idempotent; safe to run concurrently on
+        PostgreSQL (rows locked with SKIP LOCKED).
         """
         settings = settings or get_settings()
         wait = timedelta(
@@ -909,40 +923,35 @@ class DocumentsService:
             return report
         emails = cards_service.confirmed_emails(session, sorted({d.person_id for d in due}))
         mail = MailService.from_settings(settings)
-        audit = get_audit_service()
         by_person: dict[int, list[Document]] = {}
         for document in due:
             by_person.setdefault(document.person_id, []).append(document)
+        entries: list[AuditEntry] = []
         for person_id, documents in by_person.items():
             email = emails.get(person_id)
-            outcome = "no_email"
-            if email is not None:
-                try:
-                    mail.send(email, *_announcement_message(documents))
-                    outcome = "notified"
-                except (MailDeliveryError, AppError) as exc:
-                    log.warning(
-                        "announcement_mail_failed", person_id=person_id, error=type(exc).__name__
-                    )
-                    report.failed += len(documents)
-                    continue
+            outcome = "no_email" if email is None else "notified"
             for document in documents:
                 document.announcement_notified_at = now
                 report.documents.append(document.public_id)
-                audit.record(
-                    session,
-                    actor=JOB_ACTOR,
-                    action="space.documents.announcement",
-                    person_id=person_id,
-                    resource=f"DocumentReference/{document.public_id}",
-                    purpose="R1111-53",
-                    detail=outcome,
-                    recorded_at=now,
-                )
-            if outcome == "notified":
-                report.notified += len(documents)
-            else:
+                entries.append(_announcement_entry(person_id, document.public_id, outcome))
+            if email is None:
                 report.without_email += len(documents)
+                continue
+            report.notified += len(documents)
+            send_after_commit(
+                session,
+                mail,
+                email,
+                *_announcement_message(documents),
+                on_failure=_AnnouncementFailed(
+                    session.get_bind(),
+                    report,
+                    person_id,
+                    [(d.id, d.public_id) for d in documents],
+                    now,
+                ),
+            )
+        get_audit_service().record_many(session, entries, recorded_at=now)
         session.flush()
         return report
 
@@ -973,6 +982,50 @@ class DocumentsService:
             detail=f"{removed} document row(s), key destroyed: {destroyed}",
         )
         return PurgeReport(documents=removed, key_destroyed=destroyed)
+
+
+def _announcement_entry(person_id: int, public_id: str, outcome: str) -> AuditEntry:
+    return AuditEntry(
+        actor=JOB_ACTOR,
+        action="space.documents.announcement",
+        person_id=person_id,
+        resource=f"DocumentReference/{public_id}",
+        purpose="R1111-53",
+        detail=outcome,
+    )
+
+
+@dataclass(frozen=True)
+class _AnnouncementFailed:
+    """After the commit, the announcement e-mail of one holder failed: un-mark their documents
+    in a short transaction of its own (they are due again) and count them as failed."""
+
+    bind: Any
+    report: AnnouncementReport
+    person_id: int
+    documents: list[tuple[int, str]]  # (row key, public id)
+    marked_at: datetime
+
+    def __call__(self, error: Exception) -> None:
+        log.warning(
+            "announcement_mail_failed", person_id=self.person_id, error=type(error).__name__
+        )
+        engine = getattr(self.bind, "engine", self.bind)
+        with Session(engine) as session, session.begin():
+            DocumentRepository(session).unmark_announced(
+                [key for key, _ in self.documents], self.marked_at
+            )
+            get_audit_service().record_many(
+                session,
+                [
+                    _announcement_entry(self.person_id, public_id, "mail_failed")
+                    for _, public_id in self.documents
+                ],
+                recorded_at=self.marked_at,
+            )
+        count = len(self.documents)
+        self.report.notified -= count
+        self.report.failed += count
 
 
 def _announcement_message(documents: Sequence[Document]) -> tuple[str, str]:

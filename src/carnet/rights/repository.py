@@ -146,6 +146,20 @@ class RightsRepository:
             .all()
         )
 
+    def insured_of(self, person_ids: Sequence[int], on: date) -> list[tuple[int, int]]:
+        """(person_id, insured_person_id) of the coverages of these persons covering ``on``
+        whose insured person is someone else (a child attached to a parent): one statement."""
+        if not person_ids:
+            return []
+        rows = self.session.connection().execute(
+            select(coverages.c.person_id, coverages.c.insured_person_id).where(
+                coverages.c.person_id.in_(list(person_ids)),
+                coverages.c.insured_person_id != coverages.c.person_id,
+                _covers(coverages, on),
+            )
+        )
+        return [(int(person), int(insured)) for person, insured in rows]
+
     def is_attached(self, person_id: int, insured_person_id: int, on: date) -> bool:
         row = (
             self.session.connection()

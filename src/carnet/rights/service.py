@@ -32,7 +32,7 @@ next year), cut at the end of the coverage period.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -298,6 +298,19 @@ class RightsService:
             rank=int(own.rank) if own is not None else None,
             dependants=_dependants(attached, names),
         )
+
+    def representatives_at(
+        self, session: Session, person_ids: Iterable[int], on: date
+    ) -> dict[int, tuple[int, ...]]:
+        """For each of these persons, the insured persons they are attached to on ``on`` (a
+        child's parents), in key order; persons attached to nobody else are left out. One
+        statement for the whole batch (the information job, the access notices); whether the
+        person is a minor is the caller's question."""
+        ids = sorted(set(person_ids))
+        found: dict[int, set[int]] = {}
+        for person, insured in RightsRepository(session).insured_of(ids, on):
+            found.setdefault(person, set()).add(insured)
+        return {person: tuple(sorted(insured)) for person, insured in found.items()}
 
     def is_attached(
         self, session: Session, person_id: int, insured_person_id: int, on: date

@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from carnet.audit import get_audit_service
+from carnet.audit import AuditEntry, get_audit_service
 from carnet.cards.service import cards_service
 from carnet.config import Settings
 from carnet.exceptions import Conflict, NotFound
@@ -132,17 +132,34 @@ def _named(row: Record) -> messages.Named:
     )
 
 
-def _audit(
-    session: Session, actor: str, action: str, person_id: int, now: datetime, detail: str
-) -> None:
-    get_audit_service().record(
-        session,
+def _entry(actor: str, action: str, person_id: int, detail: str) -> AuditEntry:
+    return AuditEntry(
         actor=actor,
         action=action,
         person_id=person_id,
         resource=f"Space/{person_id}",
         purpose=AUDIT_PURPOSE,
         detail=detail,
+    )
+
+
+def _audit(
+    session: Session, actor: str, action: str, person_id: int, now: datetime, detail: str
+) -> None:
+    _audit_many(session, actor, action, [(person_id, detail)], now)
+
+
+def _audit_many(
+    session: Session,
+    actor: str,
+    action: str,
+    details: Sequence[tuple[int, str]],
+    now: datetime,
+) -> None:
+    """One audit event per person (``(person_id, detail)``), appended at once."""
+    get_audit_service().record_many(
+        session,
+        [_entry(actor, action, person_id, detail) for person_id, detail in details],
         recorded_at=now,
     )
 
@@ -506,16 +523,13 @@ class SpaceService:
         deletion_months = max(1, round(settings.space_deletion_max_days / 30))
 
         # Who each message goes to: the person, or a minor's representative (the insured person
-        # the child is attached to in the rights), never the child.
-        recipients: dict[int, int | None] = {}
-        for row in rows:
-            person_id = int(row.person_id)
-            if is_minor(row.birth_date, today):
-                view = rights_service.rights_at(session, person_id, today)
-                insured = view.insured_person_id if view is not None else None
-                recipients[person_id] = insured if insured != person_id else None
-            else:
-                recipients[person_id] = person_id
+        # the child is attached to in the rights), never the child. One read for the batch's
+        # minors; a child attached to two parents is told through the lower key (one letter).
+        minors = [int(row.person_id) for row in rows if is_minor(row.birth_date, today)]
+        parents = rights_service.representatives_at(session, minors, today)
+        recipients: dict[int, int | None] = {int(row.person_id): int(row.person_id) for row in rows}
+        for child_id in minors:
+            recipients[child_id] = next(iter(parents.get(child_id, ())), None)
         known = {r for r in recipients.values() if r is not None}
         emails = cards_service.confirmed_emails(session, sorted(known))
         names: dict[int, Record] = {int(row.person_id): row for row in rows}
@@ -578,8 +592,7 @@ class SpaceService:
         repo.mark_informed(by_email, "email", now, deadline)
         repo.mark_informed(by_letter, "letter", now, deadline)
         repo.add_letters(letters)
-        for person_id, detail in audits:
-            _audit(session, SYSTEM_ACTOR, "space.inform", person_id, now, detail)
+        _audit_many(session, SYSTEM_ACTOR, "space.inform", audits, now)
         step.by_email, step.by_letter = len(by_email), len(by_letter)
         return step
 
@@ -648,8 +661,7 @@ class SpaceService:
         if not due:
             return 0
         opened = repo.open_automatically([space_id for space_id, _ in due], now)
-        for _space_id, person_id in due:
-            _audit(session, SYSTEM_ACTOR, "space.opening", person_id, now, "automatic")
+        _audit_many(session, SYSTEM_ACTOR, "space.opening", [(p, "automatic") for _, p in due], now)
         return opened
 
     def due_for_purge(
@@ -664,8 +676,7 @@ class SpaceService:
         self, session: Session, due: Sequence[tuple[int, int]], *, now: datetime, detail: str
     ) -> int:
         purged = SpaceRepository(session).mark_purged([space_id for space_id, _ in due], now)
-        for _space_id, person_id in due:
-            _audit(session, SYSTEM_ACTOR, "space.purge", person_id, now, detail)
+        _audit_many(session, SYSTEM_ACTOR, "space.purge", [(p, detail) for _, p in due], now)
         return purged
 
     # == letters for the print shop ===============================================================
