@@ -420,6 +420,7 @@ def test_swapped_situations_between_two_people_are_both_updated(
         on = date(2026, 3, 1)
         paul_view = rights_service.rights_at(s, family.paul.person_id, on)
         awa_view = rights_service.rights_at(s, family.awa.person_id, on)
-    assert paul_view is not None and awa_view is not None
+    assert paul_view is not None
+    assert awa_view is not None
     assert [x.code for x in paul_view.situations] == ["C2S"]
     assert [x.code for x in awa_view.situations] == ["ALD"]
