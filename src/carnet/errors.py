@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carnet.exceptions import AppError
@@ -153,6 +154,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(request: Request, exc: IntegrityError) -> Response:
+        # Two requests creating the same record at once: the loser's transaction was rolled
+        # back whole; retrying sees the winner's record.
+        log.warning("integrity_conflict", path=request.url.path, error=type(exc.orig).__name__)
+        return error_response(
+            request,
+            409,
+            "concurrent_change",
+            "another request changed the same record at the same time; nothing was saved, retry",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, case, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from carnet.cards.models import (
@@ -259,8 +260,17 @@ class CardRepository:
         return {int(row.person_id): str(row.email) for row in rows}
 
     def add_account(self, account: CardAccount) -> CardAccount:
-        self.session.add(account)
-        self.session.flush()
+        """Insert the person's account, or lock and return the one a concurrent activation of
+        the same person committed first (the insert waits for it, then hits the unique key)."""
+        try:
+            with self.session.begin_nested():
+                self.session.add(account)
+                self.session.flush()
+        except IntegrityError:
+            existing = self.account_for_update(account.person_id)
+            if existing is None:  # not the person key: a real error
+                raise
+            return existing
         return account
 
     # -- activations -----------------------------------------------------------------------------

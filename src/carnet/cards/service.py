@@ -748,21 +748,12 @@ class CardsService:
         repo = CardRepository(session)
         person_id = activation.person_id
         # The account row serialises two activations of one person completing together.
-        account = repo.account_for_update(person_id)
-        if account is None:
-            account = repo.add_account(
-                CardAccount(
-                    person_id=person_id,
-                    email=activation.email,
-                    confirmed_at=now,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-        else:
-            account.email = activation.email
-            account.confirmed_at = now
-            account.updated_at = now
+        account = repo.account_for_update(person_id) or repo.add_account(
+            CardAccount(person_id=person_id, email=activation.email, created_at=now)
+        )
+        account.email = activation.email
+        account.confirmed_at = now
+        account.updated_at = now
         actor = f"holder:{person_id}"
         for old in repo.revoke_cards_of_person(person_id, now):
             _audit(
@@ -927,6 +918,49 @@ class CardsService:
             "card.passkey.code",
             card.person_id,
             detail=f"purpose={body.purpose} delegation={body.delegation_id}",
+            resource=f"Card/{card.id}",
+        )
+        return schemas.PasskeyCode(
+            code=text, expires_at=datetime.fromtimestamp(token.expires_at, UTC)
+        )
+
+    def signed_in_presentation_code(
+        self, session: Session, settings: Settings, principal: Principal, now: datetime
+    ) -> schemas.PasskeyCode:
+        """A presentation code (purpose 1) for a holder signed in to the web app with their
+        passkey card: the web app's card refreshes itself without a new ceremony.
+
+        The sign-in was a passkey assertion with user verification; this code is signed by the
+        platform like ``passkey_code``'s. Only for a passkey card that is still the holder's and
+        active, with its passkey still active.
+        """
+        card = self.holder_card(session, principal)
+        repo = CardRepository(session)
+        device = next(
+            (
+                d
+                for d in repo.devices_of_card(card.id)
+                if d.kind == "passkey" and d.status == "active"
+            ),
+            None,
+        )
+        if device is None:
+            raise CardRevoked("this card has no active passkey: activate the card again")
+        issued = int(now.timestamp())
+        token = card_qr.CardToken(
+            card_number=card.number,
+            issued_at=issued,
+            expires_at=issued + settings.card_qr_max_lifetime_seconds,
+            nonce=secrets.token_bytes(card_qr.NONCE_BYTES),
+            purpose=card_qr.PURPOSE_PRESENTATION,
+        )
+        text = card_qr.encode(token, device.key_id, platform_qr_key(settings.secret_key))
+        _audit(
+            session,
+            principal.actor,
+            "card.passkey.code",
+            card.person_id,
+            detail="purpose=1 web session",
             resource=f"Card/{card.id}",
         )
         return schemas.PasskeyCode(
