@@ -66,7 +66,7 @@ test-postgres: setup
 	CARNET_TEST_DATABASE_URL=$${CARNET_TEST_DATABASE_URL:-$(PG_TEST_URL)} $(BIN)/pytest -n 2 -q
 
 bench: setup
-	$(BIN)/python bench/lookup.py
+	$(BIN)/python bench/suite.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules var .mypy_cache .pytest_cache .ruff_cache

@@ -142,9 +142,12 @@ def insert_rights(
 
 
 def populate(
-    url: str, population: Path, secret: str, args: argparse.Namespace
+    url: str, population: Path, secret: str, args: argparse.Namespace, *, register: bool = True
 ) -> tuple[dict[str, float], str, str, list[CardKeys]]:
-    """Migrate, import register, rights, directory; write the cards; register the client."""
+    """Migrate, import register, rights, directory; write the cards; register the client.
+
+    ``register=False``: the database already holds the population's register (``bench/suite.py``
+    reuses the lookup benchmark's database), only the rest is written."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from sqlalchemy import insert, select
@@ -162,14 +165,16 @@ def populate(
     from carnet.identity.models import Person
 
     timings: dict[str, float] = {}
-    migrate.upgrade(url)
+    if register:
+        migrate.upgrade(url)
     database = Database(url, pool_size=2)
     try:
-        started = time.perf_counter()
-        report = import_register(database, population, workers=os.cpu_count() or 1)
-        if not report.committed:
-            raise SystemExit(f"register import refused: {report.errors[:3]}")
-        timings["register"] = time.perf_counter() - started
+        if register:
+            started = time.perf_counter()
+            report = import_register(database, population, workers=os.cpu_count() or 1)
+            if not report.committed:
+                raise SystemExit(f"register import refused: {report.errors[:3]}")
+            timings["register"] = time.perf_counter() - started
 
         people = read_people(population)
         if args.cards > len(people) // 2:
@@ -540,6 +545,40 @@ def service_profile(
     }
 
 
+def measure(
+    backend: str,
+    server: lookup.Server,
+    token: str,
+    cards: list[CardKeys],
+    args: argparse.Namespace,
+    work: Path,
+    wrk: str | None,
+) -> dict[str, Any]:
+    """Warm up, then drive ``server`` for ``args.duration`` s with fresh codes: the figures."""
+    target = server.base + CONTEXTS_PATH
+
+    def phase(seconds: int, count: int) -> dict[str, Any]:
+        payloads = bodies(make_codes(cards, count, random.randrange(2**32)))
+        if wrk:
+            return run_wrk(wrk, target, token, payloads, work, args, seconds)
+        return run_python(target, token, payloads, connections=args.connections, seconds=seconds)
+
+    say(f"{backend}: warming up for {args.warmup} s …")
+    warm = phase(args.warmup, args.codes_per_second * args.warmup)
+    # Enough codes for the measured period at twice the warm-up rate (each is used once).
+    count = max(int(warm["rps"] * 2 * args.duration), args.codes_per_second * args.duration)
+    say(f"{backend}: measuring for {args.duration} s with {count:,} fresh codes …")
+    cpu_before = lookup.server_cpu_seconds(server)
+    load_before = os.getloadavg()[0]
+    run = phase(args.duration, count)
+    # CPU per request (server processes only, not PostgreSQL's): much less sensitive than
+    # throughput to what else runs on the machine.
+    run["server_cpu_s"] = lookup.server_cpu_seconds(server) - cpu_before
+    run["cpu_ms_per_request"] = 1000 * run["server_cpu_s"] / max(run["requests"], 1)
+    run["load_average"] = [load_before, os.getloadavg()[0]]
+    return run
+
+
 def bench_backend(
     backend: str,
     args: argparse.Namespace,
@@ -566,35 +605,11 @@ def bench_backend(
             "opened a context with the expected beneficiaries; replay refused: "
             f"{bool(correctness['replay_refused'])}"
         )
-        target = server.base + CONTEXTS_PATH
         result = Result(
             backend, version, args.size, args.cards, timings, "wrk" if wrk else "python/httpx2",
             args.workers, args.connections, args.duration, correctness,
         )  # fmt: skip
-
-        def phase(seconds: int, count: int) -> dict[str, Any]:
-            payloads = bodies(make_codes(cards, count, random.randrange(2**32)))
-            if wrk:
-                return run_wrk(wrk, target, token, payloads, work, args, seconds)
-            return run_python(
-                target, token, payloads, connections=args.connections, seconds=seconds
-            )
-
-        say(f"{backend}: warming up for {args.warmup} s …")
-        warm = phase(args.warmup, args.codes_per_second * args.warmup)
-        # Enough codes for the measured period at twice the warm-up rate (each is used once).
-        count = max(int(warm["rps"] * 2 * args.duration), args.codes_per_second * args.duration)
-        say(f"{backend}: measuring for {args.duration} s with {count:,} fresh codes …")
-        cpu_before = lookup.server_cpu_seconds(server)
-        load_before = os.getloadavg()[0]
-        result.run = phase(args.duration, count)
-        # CPU per request (server processes only, not PostgreSQL's): much less sensitive than
-        # throughput to what else runs on the machine.
-        result.run["server_cpu_s"] = lookup.server_cpu_seconds(server) - cpu_before
-        result.run["cpu_ms_per_request"] = (
-            1000 * result.run["server_cpu_s"] / max(result.run["requests"], 1)
-        )
-        result.run["load_average"] = [load_before, os.getloadavg()[0]]
+        result.run = measure(backend, server, token, cards, args, work, wrk)
         if args.service_calls:
             say(f"{backend}: {args.service_calls} contexts in process (no HTTP) …")
             result.service = service_profile(
