@@ -56,8 +56,9 @@ _INSERT_EVENT = insert(_events)
 _SET_HEAD_HASH = (
     update(_heads).where(_heads.c.chain == bindparam("p_chain")).values(hash=bindparam("p_hash"))
 )
-# PostgreSQL's multi-row appends, compiled once per number of entries (up to _PREBUILT_ROWS):
-# the rows' values are bound as "<column>_<i>".
+# PostgreSQL's appends of a few entries (one access), compiled once per number of entries (up
+# to _PREBUILT_ROWS): the rows' values are bound as "<column>_<i>". Larger batches use
+# executemany of _INSERT_EVENT (compiling a statement per batch cost more than the inserts).
 _PREBUILT_ROWS = 8
 _driver_sql: dict[int, str] = {}
 
@@ -126,26 +127,29 @@ class AuditRepository:
 
     def append_rows(self, chain: int, rows: Sequence[dict[str, Any]]) -> None:
         """Insert consecutive entries of one chain (values by column name, hashes computed) and
-        move the chain head onto the last one: one statement on PostgreSQL, two elsewhere."""
+        move the chain head onto the last one.
+
+        PostgreSQL, up to ``_PREBUILT_ROWS`` entries (an access): one statement, compiled once
+        per number of entries. Otherwise (batches, SQLite): the cached INSERT executed with
+        executemany (psycopg pipelines it; nothing is compiled per batch), then the head moved.
+        """
         connection = self.session.connection()
-        dialect = connection.dialect.name
-        params: dict[str, Any] = {"p_chain": chain, "p_hash": rows[-1]["hash"]}
-        for i, row in enumerate(rows):
-            for key in _EVENT_COLUMNS:
-                params[f"{key}_{i}"] = row[key]
-        if dialect == "postgresql":
+        head = {"p_chain": chain, "p_hash": rows[-1]["hash"]}
+        if len(rows) <= _PREBUILT_ROWS and connection.dialect.name == "postgresql":
             # SQLAlchemy does not cache statements with a DML CTE: compile each shape once and
             # send the SQL text (values already in the driver's types: aware UTC datetimes).
             sql = _driver_sql.get(len(rows))
             if sql is None:
-                compiled = _append_statement(len(rows)).compile(dialect=connection.dialect)
-                sql = str(compiled)
-                if len(rows) <= _PREBUILT_ROWS:
-                    _driver_sql[len(rows)] = sql
+                sql = str(_append_statement(len(rows)).compile(dialect=connection.dialect))
+                _driver_sql[len(rows)] = sql
+            params: dict[str, Any] = dict(head)
+            for i, row in enumerate(rows):
+                for key in _EVENT_COLUMNS:
+                    params[f"{key}_{i}"] = row[key]
             connection.exec_driver_sql(sql, params)
         else:
             connection.execute(_INSERT_EVENT, list(rows))  # one executemany
-            connection.execute(_SET_HEAD_HASH, params)
+            connection.execute(_SET_HEAD_HASH, head)
 
     def heads(self) -> dict[int, tuple[int, bytes]]:
         rows = self.session.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from datetime import timedelta
 
 import typer
 
@@ -13,6 +14,7 @@ from carnet.config import get_settings
 from carnet.db import utcnow
 from carnet.documents.service import documents_service
 from carnet.exceptions import AppError
+from carnet.kit.blobstore import BlobStoreError
 
 app = typer.Typer(
     help="Health-space documents: codes, the R1111-53 announcement job, encryption keys.",
@@ -43,6 +45,40 @@ def announce() -> None:
             }
         )
     )
+
+
+@app.command("verify-blobs")
+def verify_blobs(
+    repair: bool = typer.Option(
+        False, "--repair", help="Delete the orphan blobs (never a document's blob)."
+    ),
+    grace_minutes: int = typer.Option(
+        60,
+        "--grace-minutes",
+        min=0,
+        help="Leave aside blobs written less than this ago (uploads not committed yet).",
+    ),
+) -> None:
+    """Check the blob store against the documents: missing or unreadable contents (decryption,
+    SHA-256) and orphan blobs. Prints a JSON summary; exits 1 while a problem remains."""
+    db = database()
+    try:
+        with db.session() as session:
+            report = documents_service.verify_blobs(
+                session,
+                get_settings(),
+                repair=repair,
+                grace=timedelta(minutes=grace_minutes),
+            )
+    except AppError as exc:
+        raise fail(exc.message) from exc
+    except BlobStoreError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        db.dispose()
+    typer.echo(json.dumps(report.summary(), indent=2, ensure_ascii=False))
+    if not report.clean:
+        raise typer.Exit(1)
 
 
 @app.command("new-master-key")

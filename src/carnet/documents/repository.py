@@ -34,6 +34,17 @@ _INVISIBLE_REPRESENTANTS_LEGAUX = 4
 
 
 @dataclass(frozen=True, slots=True)
+class StoredRow:
+    """What the blob check needs of a document row."""
+
+    id: int
+    person_id: int
+    public_id: str
+    blob_key: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class VisibilityClause:
     """``SpaceGrant.may_see`` as SQL: who is looking, and what they may see."""
 
@@ -240,6 +251,45 @@ class DocumentRepository:
             .execution_options(synchronize_session=False)
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    # -- the blob check (``carnet documents verify-blobs``) ----------------------------------------
+
+    def stored_rows_after(self, after_id: int, limit: int) -> list[StoredRow]:
+        """Rows whose content must be in the blob store (current or superseded), by row key."""
+        rows = self.session.execute(
+            select(
+                Document.id,
+                Document.person_id,
+                Document.public_id,
+                Document.blob_key,
+                Document.sha256,
+            )
+            .where(Document.id > after_id, Document.status.in_(("current", "superseded")))
+            .order_by(Document.id)
+            .limit(limit)
+        )
+        return [StoredRow(int(i), int(p), str(u), str(k), str(h)) for i, p, u, k, h in rows]
+
+    def wrapped_keys(self, person_ids: Sequence[int]) -> dict[int, bytes]:
+        rows = self.session.execute(
+            select(SpaceDataKey.person_id, SpaceDataKey.wrapped_key).where(
+                SpaceDataKey.person_id.in_(list(person_ids))
+            )
+        )
+        return {int(p): bytes(w) for p, w in rows}
+
+    def stored_blob_keys(self, public_ids: Sequence[str]) -> set[str]:
+        """The blob keys of the current or superseded rows among these public ids."""
+        if not public_ids:
+            return set()
+        return set(
+            self.session.scalars(
+                select(Document.blob_key).where(
+                    Document.public_id.in_(list(public_ids)),
+                    Document.status.in_(("current", "superseded")),
+                )
+            )
+        )
 
     def delete_person(self, person_id: int) -> int:
         result = self.session.execute(delete(Document).where(Document.person_id == person_id))

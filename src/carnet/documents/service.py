@@ -42,6 +42,7 @@ from carnet.audit import AuditEntry, get_audit_service
 from carnet.auth.principal import Principal
 from carnet.cards.service import cards_service
 from carnet.config import Settings, get_settings
+from carnet.db import utcnow
 from carnet.directory.service import directory_service
 from carnet.documents import schemas
 from carnet.documents.codes import CLASS_CODES, CODES_URL, TYPE_CODES
@@ -56,6 +57,7 @@ from carnet.documents.models import Document
 from carnet.documents.repository import (
     DocumentFilter,
     DocumentRepository,
+    StoredRow,
     VisibilityClause,
 )
 from carnet.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
@@ -75,6 +77,8 @@ log = get_logger(__name__)
 
 JOB_ACTOR = "job:documents"
 ANNOUNCEMENT_BATCH = 500
+VERIFY_PAGE = 500  # rows read, or blob keys looked up, at a time by ``verify_blobs``
+VERIFY_LISTED = 1000  # problems named in a verification report (all are counted)
 
 
 # -- the vault: envelope + blob store, from the settings ------------------------------------------
@@ -289,6 +293,55 @@ class AnnouncementReport:
     without_email: int = 0
     failed: int = 0
     documents: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BlobCheckReport:
+    """``verify_blobs``: rows of the database against blobs of the store, both ways.
+
+    ``missing``: current or superseded rows without their blob; ``unreadable``: rows whose blob
+    does not decrypt (altered, moved, data key gone) or whose plaintext fails its SHA-256;
+    ``orphans``: blobs of no current or superseded row (a crash between the blob write and the
+    commit, a deleted row's blob that could not be removed), among the blobs written before
+    ``written_before`` (younger ones may belong to an upload that has not committed yet).
+    ``problems`` names the first ``VERIFY_LISTED`` problems.
+    """
+
+    rows_checked: int = 0
+    blobs_listed: int = 0
+    missing: int = 0
+    unreadable: int = 0
+    orphans: int = 0
+    orphans_removed: int = 0
+    written_before: datetime | None = None
+    repair: bool = False
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        """No problem remains (orphans removed by the repair are solved)."""
+        return not (self.missing or self.unreadable or self.orphans - self.orphans_removed)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "clean": self.clean,
+            "repair": self.repair,
+            "rows_checked": self.rows_checked,
+            "blobs_listed": self.blobs_listed,
+            "missing": self.missing,
+            "unreadable": self.unreadable,
+            "orphans": self.orphans,
+            "orphans_removed": self.orphans_removed,
+            "blobs_written_before": self.written_before.isoformat()
+            if self.written_before
+            else None,
+            "problems": self.problems,
+        }
+
+
+def _person_of_key(key: str) -> int | None:
+    head = key.split("/", 1)[0]
+    return int(head) if head.isdigit() and len(head) < 19 else None
 
 
 @dataclass(frozen=True)
@@ -982,6 +1035,161 @@ class DocumentsService:
             detail=f"{removed} document row(s), key destroyed: {destroyed}",
         )
         return PurgeReport(documents=removed, key_destroyed=destroyed)
+
+    # -- operators -------------------------------------------------------------------------------
+
+    def verify_blobs(
+        self,
+        session: Session,
+        settings: Settings,
+        *,
+        repair: bool,
+        now: datetime | None = None,
+        grace: timedelta = timedelta(hours=1),
+        actor: str = "system:cli",
+    ) -> BlobCheckReport:
+        """Check the blob store against the documents' rows (``carnet documents verify-blobs``).
+
+        1. Every current or superseded row, by pages of ``VERIFY_PAGE`` (by row key): its blob
+           is read, decrypted with the space's data key and its SHA-256 compared.
+        2. Every blob of the store, streamed (``BlobStore.keys``), looked up by pages of
+           ``VERIFY_PAGE`` keys (by public id, an indexed column): a blob with no current or
+           superseded row is an orphan. Blobs written less than ``grace`` ago are left aside:
+           an upload writes its blob before its transaction commits.
+
+        Memory stays bounded whatever the size of the store: nothing is kept across pages but
+        counts and the first ``VERIFY_LISTED`` problems. With ``repair`` the orphans are deleted
+        (only them: a row's blob is never touched, a missing or unreadable content needs a
+        person to decide). The run is audited (one summary entry, and one per named problem with
+        its person) in the caller's transaction. Read-only otherwise; safe beside the API.
+        """
+        now = now or utcnow()
+        vault = vault_for(settings)
+        repo = DocumentRepository(session)
+        report = BlobCheckReport(repair=repair, written_before=now - grace)
+        entries: list[AuditEntry] = []
+
+        def problem(kind: str, key: str, person_id: int | None, **extra: Any) -> None:
+            described = {"kind": kind, "blob_key": key, "person_id": person_id, **extra}
+            if len(report.problems) < VERIFY_LISTED:
+                report.problems.append(described)
+                public_id = extra.get("document")
+                entries.append(
+                    AuditEntry(
+                        actor=actor,
+                        action="space.documents.verify_blobs",
+                        person_id=person_id,
+                        resource=f"DocumentReference/{public_id}" if public_id else None,
+                        outcome="failure",
+                        detail=f"{kind}: {extra.get('reason', key)}",
+                    )
+                )
+
+        # 1. rows -> blobs
+        after = 0
+        while rows := repo.stored_rows_after(after, VERIFY_PAGE):
+            after = rows[-1].id
+            wrapped = repo.wrapped_keys(sorted({r.person_id for r in rows}))
+            data_keys: dict[int, bytes | None] = {}
+            for row in rows:
+                report.rows_checked += 1
+                if row.person_id not in data_keys:
+                    try:
+                        data_keys[row.person_id] = (
+                            vault.envelope.unwrap(wrapped[row.person_id])
+                            if row.person_id in wrapped
+                            else None
+                        )
+                    except EnvelopeError:
+                        data_keys[row.person_id] = None
+                reason = self._blob_fault(vault, row, data_keys[row.person_id], wrapped)
+                if reason is None:
+                    continue
+                if reason == "missing" and not repo.stored_blob_keys([row.public_id]):
+                    report.rows_checked -= 1  # deleted meanwhile: its blob went after the commit
+                    continue
+                if reason == "missing":
+                    report.missing += 1
+                    problem("missing", row.blob_key, row.person_id, document=row.public_id)
+                else:
+                    report.unreadable += 1
+                    problem(
+                        "unreadable",
+                        row.blob_key,
+                        row.person_id,
+                        document=row.public_id,
+                        reason=reason,
+                    )
+
+        # 2. blobs -> rows
+        def check(keys: list[str]) -> None:
+            live = repo.stored_blob_keys(sorted({k.rsplit("/", 1)[-1] for k in keys}))
+            for key in keys:
+                if key in live:
+                    continue
+                report.orphans += 1
+                person_id = _person_of_key(key)
+                if repair:
+                    vault.blobs.delete(key)
+                    report.orphans_removed += 1
+                problem("orphan", key, person_id, removed=repair)
+
+        page: list[str] = []
+        for key in vault.blobs.keys(older_than=report.written_before):
+            report.blobs_listed += 1
+            page.append(key)
+            if len(page) >= VERIFY_PAGE:
+                check(page)
+                page = []
+        if page:
+            check(page)
+
+        entries.append(
+            AuditEntry(
+                actor=actor,
+                action="space.documents.verify_blobs",
+                outcome="success" if report.clean else "failure",
+                detail=(
+                    f"rows {report.rows_checked}, blobs {report.blobs_listed}, missing "
+                    f"{report.missing}, unreadable {report.unreadable}, orphans {report.orphans}"
+                    f", removed {report.orphans_removed}"
+                ),
+            )
+        )
+        get_audit_service().record_many(session, entries, recorded_at=now)
+        log.info(
+            "documents_blobs_verified",
+            rows=report.rows_checked,
+            blobs=report.blobs_listed,
+            missing=report.missing,
+            unreadable=report.unreadable,
+            orphans=report.orphans,
+            removed=report.orphans_removed,
+        )
+        return report
+
+    @staticmethod
+    def _blob_fault(
+        vault: Vault, row: StoredRow, data_key: bytes | None, wrapped: dict[int, bytes]
+    ) -> str | None:
+        """None when the row's content reads back intact, else what is wrong."""
+        try:
+            sealed = vault.blobs.get(row.blob_key)
+        except BlobNotFound:
+            return "missing"
+        if data_key is None:
+            return (
+                "the space's data key does not unwrap with the configured master key"
+                if row.person_id in wrapped
+                else "the space has no data key"
+            )
+        try:
+            data = vault.envelope.decrypt(data_key, sealed, row.blob_key.encode())
+        except EnvelopeError:
+            return "the blob does not decrypt (altered, or moved from another key)"
+        if hashlib.sha256(data).hexdigest() != row.sha256:
+            return "the content does not match its SHA-256"
+        return None
 
 
 def _announcement_entry(person_id: int, public_id: str, outcome: str) -> AuditEntry:

@@ -13,6 +13,8 @@ import contextlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -45,6 +47,13 @@ class BlobStore(Protocol):
 
     def delete_prefix(self, prefix: str) -> int:
         """Remove every blob under ``prefix/``; returns how many were removed."""
+
+    def keys(self, prefix: str = "", *, older_than: datetime | None = None) -> Iterator[str]:
+        """Every blob key under ``prefix/`` (all keys when ``prefix`` is empty), streamed in no
+        promised order; blobs being written are never listed. ``older_than``: only blobs last
+        written before that instant (a blob younger than it may belong to a transaction that
+        has not committed yet)."""
+        ...
 
 
 class FilesystemBlobStore:
@@ -103,6 +112,35 @@ class FilesystemBlobStore:
                 removed += not path.name.startswith(".tmp-")
         directory.rmdir()
         return removed
+
+    def keys(self, prefix: str = "", *, older_than: datetime | None = None) -> Iterator[str]:
+        start = self._path(prefix) if prefix else self.root
+        limit = older_than.timestamp() if older_than is not None else None
+        yield from self._walk(str(start), len(str(self.root)) + 1, limit, lazy=True)
+
+    def _walk(self, directory: str, base: int, limit: float | None, *, lazy: bool) -> Iterator[str]:
+        """Depth first. The top directory (one entry per space) is read lazily; the others (one
+        space's blobs) are read whole first, so that a caller may delete what it was given."""
+        try:
+            scanner = os.scandir(directory)
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        with scanner:
+            entries = scanner if lazy else sorted(scanner, key=lambda e: e.name)
+            for entry in entries:
+                if entry.name.startswith(".tmp-"):
+                    continue  # being written (or left by a crash mid-write)
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        yield from self._walk(entry.path, base, limit, lazy=False)
+                        continue
+                    if not entry.is_file(follow_symlinks=False) or (
+                        limit is not None and entry.stat(follow_symlinks=False).st_mtime >= limit
+                    ):
+                        continue
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                yield entry.path[base:].replace(os.sep, "/")
 
 
 class S3BlobStore:
@@ -187,3 +225,21 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as exc:
             raise BlobStoreError(self._failed("remove objects of", exc)) from exc
         return removed
+
+    def keys(self, prefix: str = "", *, older_than: datetime | None = None) -> Iterator[str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        listed = self._key(prefix) + "/" if prefix else self.prefix
+        try:
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=listed):
+                for item in page.get("Contents", []):
+                    modified = item.get("LastModified")
+                    if older_than is not None and modified is not None:
+                        if modified.tzinfo is None:
+                            modified = modified.replace(tzinfo=UTC)
+                        if modified >= older_than:
+                            continue
+                    yield str(item["Key"])[len(self.prefix) :]
+        except (BotoCoreError, ClientError) as exc:
+            raise BlobStoreError(self._failed("list objects of", exc)) from exc
