@@ -36,16 +36,20 @@ def launch(playwright: Playwright) -> Browser:
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def live_server(settings: Settings, database: Database) -> Iterator[str]:
+def live_server(settings: Settings, database: Database, port: int | None = None) -> Iterator[str]:
     """The application served by uvicorn on an ephemeral port; yields http://localhost:PORT.
 
     ``localhost`` (not 127.0.0.1): browsers treat it as a secure origin, so the ``Secure``
     ``__Host-`` session cookie works over plain http as it does in production over https.
     """
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = port or free_port()
     app = create_app(settings, database)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

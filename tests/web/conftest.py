@@ -15,16 +15,24 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.kit import card_qr
-from tests.web.browser import AXE, launch, live_server
+from tests.web.browser import AXE, free_port, launch, live_server
 
 # The pages of the portals (GET, HTML). test_accessibility checks that this list covers every
 # page route, and runs axe-core on each.
-PAGES = ["/", "/carte", "/pro", "/gestion", "/accessibilite"]
+PAGES = ["/", "/carte", "/carte/connexion", "/carte/ma-carte", "/pro", "/gestion", "/accessibilite"]
 
 
 @pytest.fixture(scope="session")
-def web_settings(database_url: str) -> Settings:
+def web_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def web_settings(database_url: str, web_port: int) -> Settings:
+    # Passkeys are bound to the live server's origin (http://localhost is a secure context).
     return Settings(
+        card_webauthn_rp_id="localhost",
+        card_webauthn_origin=f"http://localhost:{web_port}",
         env="test",
         database_url=database_url,
         secret_key=os.environ["CARNET_SECRET_KEY"],
@@ -35,8 +43,8 @@ def web_settings(database_url: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def base_url(web_settings: Settings, database: Database) -> Iterator[str]:
-    with live_server(web_settings, database) as url:
+def base_url(web_settings: Settings, database: Database, web_port: int) -> Iterator[str]:
+    with live_server(web_settings, database, web_port) as url:
         yield url
 
 

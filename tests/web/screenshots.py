@@ -17,6 +17,7 @@ from tests.web.browser import launch, live_server
 PAGES = {
     "home": "/",
     "card": "/carte",
+    "card-sign-in": "/carte/connexion",
     "pro": "/pro",
     "backoffice": "/gestion",
     "not-found": "/page-inexistante",

@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from playwright.sync_api import Page, expect
 
 from carnet.kit import card_qr
+from carnet.web import holder
 from carnet.web.pages import router
 from tests.web.conftest import PAGES, ContextFactory, axe_violations, card_code
 
@@ -15,7 +16,7 @@ from tests.web.conftest import PAGES, ContextFactory, axe_violations, card_code
 def test_the_page_list_covers_every_page_route() -> None:
     routes = {
         r.path
-        for r in router.routes
+        for r in [*router.routes, *holder.router.routes]
         if isinstance(r, APIRoute) and "GET" in r.methods and "{" not in r.path
     }
     assert routes == set(PAGES)

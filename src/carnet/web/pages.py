@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from carnet.kit import card_qr
-from carnet.web import i18n
+from carnet.web import holder, i18n
 from carnet.web.security import require_csrf
 from carnet.web.templating import gettext as _t
 from carnet.web.templating import render
@@ -32,6 +32,10 @@ def home(request: Request) -> HTMLResponse:
 @router.get("/carte", response_class=HTMLResponse)
 def card(request: Request) -> HTMLResponse:
     return render(request, "pages/card.html")
+
+
+# The insured person's sign-in and card (holder.py), under the same CSRF check.
+router.include_router(holder.router)
 
 
 @router.get("/accessibilite", response_class=HTMLResponse)
