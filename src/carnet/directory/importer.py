@@ -52,7 +52,6 @@ places changed (``version`` + 1), ``unchanged`` the others; ``places_added``/``p
 
 from __future__ import annotations
 
-import csv
 import functools
 import getpass
 import json
@@ -90,7 +89,15 @@ from carnet.directory.repository import (
 )
 from carnet.directory.service import directory_service
 from carnet.exceptions import AppError, BadRequest
-from carnet.kit.csv_source import CsvSource, open_csv_source
+from carnet.kit.csv_source import (
+    COLUMN_NAME,
+    CsvSource,
+    ErrorList,
+    LineError,
+    RawLine,
+    open_csv_source,
+    read_csv_lines,
+)
 from carnet.vigilance.service import ensure_structures, normalise_structure_identifier
 
 __all__ = ["DEFAULT_BATCH_SIZE", "HEADER", "MAX_ERRORS", "ImportReport", "import_directory"]
@@ -113,7 +120,6 @@ AUDIT_ACTION = "directory.import"
 _STRUCTURE_BATCH = 1_000
 
 LineRow = tuple[Any, ...]  # repository.LINE_COLUMNS order
-LineError = tuple[int, str]
 
 _SPECIALTY_RE = re.compile(r"[A-Z]{1,5}[0-9]{1,4}")
 _TRUE = frozenset({"", "1", "true", "oui", "yes", "o", "y", "vrai"})
@@ -279,14 +285,11 @@ def _validate_line(line_no: int, fields: list[str]) -> LineRow:
 # ------------------------------------------------------------------------------------------------
 
 
-_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,39}")
-
-
 def _header_error(found: list[str]) -> BadRequest:
     expected = ",".join(HEADER)
     names = [value.strip() for value in found]
     missing = [column for column in HEADER if column not in names]
-    if all(_COLUMN_NAME.fullmatch(name) for name in names):
+    if all(COLUMN_NAME.fullmatch(name) for name in names):
         shown = f"found '{','.join(names)}'"
     else:
         shown = "the first line is not a header (is the header line missing?)"
@@ -304,31 +307,8 @@ def _header_error(found: list[str]) -> BadRequest:
     )
 
 
-def _read_lines(stream: TextIO) -> Iterator[tuple[int, list[str] | None, str | None]]:
-    """Check the header, then yield every non-empty line with its (first) line number."""
-    reader = csv.reader(stream, strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadRequest(
-            f"the file is empty: expected the header line '{','.join(HEADER)}'",
-            code="invalid_header",
-        ) from None
-    except csv.Error as exc:
-        raise BadRequest(f"line 1: unreadable header ({exc})", code="invalid_header") from None
-    if [value.strip() for value in header] != list(HEADER):
-        raise _header_error(header)
-    while True:
-        line_no = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield line_no, None, f"unreadable CSV line ({exc})"
-            continue
-        if fields and any(value.strip() for value in fields):
-            yield line_no, fields, None
+def _read_lines(stream: TextIO) -> Iterator[RawLine]:
+    return read_csv_lines(stream, HEADER, _header_error)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -356,30 +336,6 @@ class _Spool:
 
     def close(self) -> None:
         self._file.close()
-
-
-class _ErrorList:
-    """The first ``limit`` errors by line number, in bounded memory, and how many in all."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-        self._kept: list[LineError] = []
-
-    def add(self, error: LineError) -> None:
-        self.count += 1
-        self._kept.append(error)
-        if len(self._kept) >= 2 * self.limit + 1000:
-            self._kept.sort()
-            del self._kept[self.limit :]
-
-    def keep(self, errors: list[LineError]) -> None:
-        """List errors already counted (lines refused by the cross-line checks)."""
-        self._kept.extend(errors)
-
-    def first(self) -> list[LineError]:
-        self._kept.sort()
-        return self._kept[: self.limit]
 
 
 class _Progress(AbstractContextManager["_Progress"]):
@@ -433,7 +389,7 @@ def _validation_pass(
     source: CsvSource,
     spool: _Spool,
     report: ImportReport,
-    errors: _ErrorList,
+    errors: ErrorList,
     *,
     batch_size: int,
     progress: _Progress,
@@ -505,7 +461,7 @@ def _load_pass(
     database: Database,
     spool: _Spool,
     report: ImportReport,
-    errors: _ErrorList,
+    errors: ErrorList,
     *,
     skip_invalid: bool,
     actor: str,
@@ -603,7 +559,7 @@ def import_directory(
         report = ImportReport(source=opened.name)
         spool = _Spool()
         stack.callback(spool.close)
-        errors = _ErrorList(max_errors)
+        errors = ErrorList(max_errors)
         display = stack.enter_context(_Progress(progress))
         _validation_pass(opened, spool, report, errors, batch_size=batch_size, progress=display)
         report.invalid = errors.count

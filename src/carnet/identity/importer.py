@@ -66,12 +66,10 @@ named by their rank in ``previous_nirs`` and conflicting lines by their number.
 
 from __future__ import annotations
 
-import csv
 import getpass
 import json
 import marshal
 import multiprocessing
-import re
 import tempfile
 import time
 from collections import deque
@@ -102,7 +100,15 @@ from carnet.identity.models import Person
 from carnet.identity.places import get_places
 from carnet.identity.repository import RegisterImportRepository, RejectedLine
 from carnet.identity.service import previous_matricule_kind, validate_record
-from carnet.kit.csv_source import CsvSource, open_csv_source
+from carnet.kit.csv_source import (
+    COLUMN_NAME,
+    CsvSource,
+    ErrorList,
+    LineError,
+    RawLine,
+    open_csv_source,
+    read_csv_lines,
+)
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -134,8 +140,6 @@ _IN_FLIGHT_PER_WORKER = 3
 
 PersonRow = tuple[Any, ...]  # repository.STAGING_COLUMNS order
 PreviousRow = tuple[Any, ...]  # repository.PREVIOUS_COLUMNS order
-LineError = tuple[int, str]
-RawLine = tuple[int, list[str] | None, str | None]  # line number, fields, CSV parse error
 
 
 @dataclass
@@ -268,16 +272,13 @@ def _validate_chunk(
 # ------------------------------------------------------------------------------------------------
 
 
-_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,39}")
-
-
 def _header_error(found: list[str]) -> BadRequest:
     expected = ",".join(HEADER)
     names = [value.strip() for value in found]
     missing = [column for column in HEADER if column not in names]
     # Show what was found only when it looks like column names: a file without its header starts
     # with a person's line, whose matricule must not be echoed.
-    if all(_COLUMN_NAME.fullmatch(name) for name in names):
+    if all(COLUMN_NAME.fullmatch(name) for name in names):
         shown = f"found '{','.join(names)}'"
     else:
         shown = "the first line is not a header (is the header line missing?)"
@@ -298,32 +299,7 @@ def _header_error(found: list[str]) -> BadRequest:
 
 
 def _read_lines(stream: TextIO) -> Iterator[RawLine]:
-    """Check the header, then yield every non-empty line with its (first) line number."""
-    reader = csv.reader(stream, strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadRequest(
-            f"the file is empty: expected the header line '{','.join(HEADER)}'",
-            code="invalid_header",
-        ) from None
-    except csv.Error as exc:
-        raise BadRequest(f"line 1: unreadable header ({exc})", code="invalid_header") from None
-    if [value.strip() for value in header] != list(HEADER):
-        raise _header_error(header)
-    while True:
-        line_no = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield line_no, None, f"unreadable CSV line ({exc})"
-            continue
-        # An empty line, or one holding only blanks or separators (",,,,": the blank rows that
-        # spreadsheets export), carries no person: skipped like an empty line.
-        if fields and any(value.strip() for value in fields):
-            yield line_no, fields, None
+    return read_csv_lines(stream, HEADER, _header_error)
 
 
 def _chunks(lines: Iterable[RawLine], size: int) -> Iterator[list[RawLine]]:
@@ -363,34 +339,6 @@ class _Spool:
 
     def close(self) -> None:
         self._file.close()
-
-
-class _ErrorList:
-    """The first ``limit`` errors by line number, in bounded memory, and how many in all."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-        self._kept: list[LineError] = []
-
-    def add(self, error: LineError) -> None:
-        self.count += 1
-        self._kept.append(error)
-        if len(self._kept) >= 2 * self.limit + 1000:
-            self._kept.sort()
-            del self._kept[self.limit :]
-
-    def extend(self, errors: Iterable[LineError]) -> None:
-        for error in errors:
-            self.add(error)
-
-    def keep(self, errors: Iterable[LineError]) -> None:
-        """List errors already counted (the first lines refused by the cross-line checks)."""
-        self._kept.extend(errors)
-
-    def first(self) -> list[LineError]:
-        self._kept.sort()
-        return self._kept[: self.limit]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -459,7 +407,7 @@ def _validation_pass(
     source: CsvSource,
     spool: _Spool,
     report: ImportReport,
-    errors: _ErrorList,
+    errors: ErrorList,
     *,
     batch_size: int,
     pool: ProcessPoolExecutor | None,
@@ -597,7 +545,7 @@ def _load_pass(
     database: Database,
     spool: _Spool,
     report: ImportReport,
-    errors: _ErrorList,
+    errors: ErrorList,
     *,
     skip_invalid: bool,
     actor: str,
@@ -693,7 +641,7 @@ def import_register(
         report = ImportReport(source=opened.name)
         spool = _Spool()
         stack.callback(spool.close)
-        errors = _ErrorList(max_errors)
+        errors = ErrorList(max_errors)
         pool = None
         if workers > 1:
             pool = _start_workers(workers)

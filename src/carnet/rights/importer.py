@@ -53,7 +53,6 @@ Error messages never contain a matricule: lines are named by their number.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -72,6 +71,7 @@ from carnet.db import Database, utcnow
 from carnet.exceptions import BadRequest, ValidationFailed
 from carnet.identity.nir import parse_matricule
 from carnet.identity.traits import PartialDate
+from carnet.kit.csv_source import COLUMN_NAME, ErrorList, LineError, RawLine, read_csv_lines
 from carnet.rights import codes
 from carnet.rights import repository as repo_module
 from carnet.rights.repository import RejectedLine, RightsImportRepository
@@ -105,8 +105,6 @@ AUDIT_ACTION = "rights.import"
 
 LineRow = tuple[Any, ...]  # repository.LINE_COLUMNS order
 SituationRow = tuple[Any, ...]  # repository.SITUATION_COLUMNS order
-LineError = tuple[int, str]
-RawLine = tuple[int, list[str] | None, str | None]
 
 
 @dataclass
@@ -328,14 +326,11 @@ def _open_source(source: Path | str | TextIO, name: str | None) -> Iterator[tupl
     yield source, name or (stream_name if isinstance(stream_name, str) else "<stream>")
 
 
-_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]{0,39}")
-
-
 def _header_error(found: list[str]) -> BadRequest:
     expected = ",".join(HEADER)
     names = [value.strip() for value in found]
     # Echo what was found only when it looks like column names (never a person's line).
-    if all(_COLUMN_NAME.fullmatch(name) for name in names):
+    if all(COLUMN_NAME.fullmatch(name) for name in names):
         shown = f"found '{','.join(names)}'"
     else:
         shown = "the first line is not a header (is the header line missing?)"
@@ -349,54 +344,7 @@ def _header_error(found: list[str]) -> BadRequest:
 
 
 def _read_lines(stream: TextIO) -> Iterator[RawLine]:
-    """Check the header, then yield every non-empty line with its (first) line number."""
-    reader = csv.reader(stream, strict=True)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadRequest(
-            f"the file is empty: expected the header line '{','.join(HEADER)}'",
-            code="invalid_header",
-        ) from None
-    except csv.Error as exc:
-        raise BadRequest(f"line 1: unreadable header ({exc})", code="invalid_header") from None
-    if [value.strip() for value in header] != list(HEADER):
-        raise _header_error(header)
-    while True:
-        line_no = reader.line_num + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield line_no, None, f"unreadable CSV line ({exc})"
-            continue
-        if fields and any(value.strip() for value in fields):
-            yield line_no, fields, None
-
-
-class _ErrorList:
-    """The first ``limit`` errors by line number, in bounded memory, and how many in all."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.count = 0
-        self._kept: list[LineError] = []
-
-    def add(self, error: LineError) -> None:
-        self.count += 1
-        self._kept.append(error)
-        if len(self._kept) >= 2 * self.limit + 1000:
-            self._kept.sort()
-            del self._kept[self.limit :]
-
-    def keep(self, errors: list[LineError]) -> None:
-        """List errors already counted (the first lines refused by the SQL checks)."""
-        self._kept.extend(errors)
-
-    def first(self) -> list[LineError]:
-        self._kept.sort()
-        return self._kept[: self.limit]
+    return read_csv_lines(stream, HEADER, _header_error)
 
 
 def _period(start: date | None, end: date | None) -> str:
@@ -493,7 +441,7 @@ def import_rights(
     audit = get_audit_service()
     with _open_source(source, source_name) as (stream, name):
         report = ImportReport(source=name)
-        errors = _ErrorList(max_errors)
+        errors = ErrorList(max_errors)
         session = database.session_factory()
         try:
             repo = RightsImportRepository(session)
@@ -564,7 +512,7 @@ def import_rights(
     return _finish(report, errors, started)
 
 
-def _finish(report: ImportReport, errors: _ErrorList, started: float) -> ImportReport:
+def _finish(report: ImportReport, errors: ErrorList, started: float) -> ImportReport:
     report.errors = errors.first()
     report.invalid = errors.count
     report.seconds = time.perf_counter() - started
