@@ -60,22 +60,10 @@ import re
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from carnet.audit import get_audit_service
 from carnet.db import Database, utcnow
@@ -98,6 +86,7 @@ from carnet.kit.csv_source import (
     open_csv_source,
     read_csv_lines,
 )
+from carnet.kit.progress import ImportProgress
 from carnet.vigilance.service import ensure_structures, normalise_structure_identifier
 
 __all__ = ["DEFAULT_BATCH_SIZE", "HEADER", "MAX_ERRORS", "ImportReport", "import_directory"]
@@ -338,48 +327,6 @@ class _Spool:
         self._file.close()
 
 
-class _Progress(AbstractContextManager["_Progress"]):
-    """A rich progress bar on stderr, or nothing at all when disabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Progress | None = None
-        if enabled:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-        self._task: TaskID | None = None
-
-    def __enter__(self) -> _Progress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def task(self, description: str, total: float | None) -> None:
-        if self._progress is None:
-            return
-        if self._task is not None:
-            self._progress.stop_task(self._task)
-        self._task = self._progress.add_task(description, total=total)
-
-    def update(self, *, completed: float, description: str) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=completed, description=description)
-
-
 # ------------------------------------------------------------------------------------------------
 # The two passes
 # ------------------------------------------------------------------------------------------------
@@ -392,7 +339,7 @@ def _validation_pass(
     errors: ErrorList,
     *,
     batch_size: int,
-    progress: _Progress,
+    progress: ImportProgress,
 ) -> None:
     batch: list[LineRow] = []
     progress.task("Validating", source.total_bytes)
@@ -465,7 +412,7 @@ def _load_pass(
     *,
     skip_invalid: bool,
     actor: str,
-    progress: _Progress,
+    progress: ImportProgress,
 ) -> None:
     now = utcnow()
     audit = get_audit_service()
@@ -560,7 +507,7 @@ def import_directory(
         spool = _Spool()
         stack.callback(spool.close)
         errors = ErrorList(max_errors)
-        display = stack.enter_context(_Progress(progress))
+        display = stack.enter_context(ImportProgress(progress))
         _validation_pass(opened, spool, report, errors, batch_size=batch_size, progress=display)
         report.invalid = errors.count
         _load_pass(

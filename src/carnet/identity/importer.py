@@ -75,22 +75,10 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from carnet.audit import get_audit_service
 from carnet.db import Database, utcnow
@@ -109,6 +97,7 @@ from carnet.kit.csv_source import (
     open_csv_source,
     read_csv_lines,
 )
+from carnet.kit.progress import ImportProgress
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -342,63 +331,6 @@ class _Spool:
 
 
 # ------------------------------------------------------------------------------------------------
-# Progress display
-# ------------------------------------------------------------------------------------------------
-
-
-class _Progress(AbstractContextManager["_Progress"]):
-    """A rich progress bar on stderr, or nothing at all when disabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self._progress: Progress | None = None
-        if enabled:
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                BarColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                console=Console(stderr=True),
-            )
-        self._task: TaskID | None = None
-        self._total: float | None = None
-
-    def __enter__(self) -> _Progress:
-        if self._progress is not None:
-            self._progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._finish_task()
-        if self._progress is not None:
-            self._progress.stop()
-
-    def _finish_task(self) -> None:
-        if self._progress is not None and self._task is not None:
-            total = self._total if self._total is not None else 1
-            self._progress.update(self._task, total=total, completed=total)
-            self._progress.stop_task(self._task)
-            self._task = None
-
-    def task(self, description: str, total: float | None) -> None:
-        """Start a phase; ``total`` None shows a pulsing bar (size unknown)."""
-        if self._progress is None:
-            return
-        self._finish_task()
-        self._total = total
-        self._task = self._progress.add_task(description, total=total)
-
-    def update(self, *, completed: float, description: str) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, completed=completed, description=description)
-
-
-# ------------------------------------------------------------------------------------------------
 # The two passes
 # ------------------------------------------------------------------------------------------------
 
@@ -412,7 +344,7 @@ def _validation_pass(
     batch_size: int,
     pool: ProcessPoolExecutor | None,
     workers: int,
-    progress: _Progress,
+    progress: ImportProgress,
 ) -> None:
     persons_batch: list[PersonRow] = []
     previous_batch: list[PreviousRow] = []
@@ -549,7 +481,7 @@ def _load_pass(
     *,
     skip_invalid: bool,
     actor: str,
-    progress: _Progress,
+    progress: ImportProgress,
 ) -> None:
     now = utcnow()
     audit = get_audit_service()
@@ -646,7 +578,7 @@ def import_register(
         if workers > 1:
             pool = _start_workers(workers)
             stack.callback(pool.shutdown, cancel_futures=True)
-        display = stack.enter_context(_Progress(progress))
+        display = stack.enter_context(ImportProgress(progress))
         _validation_pass(
             opened,
             spool,
