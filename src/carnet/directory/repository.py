@@ -4,7 +4,7 @@ every apCV request."""
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,10 +30,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateTable
 
 from carnet.db import UTCDateTime
 from carnet.directory.models import Practice, Professional
+from carnet.kit.bulk_staging import begin_import, stage_rows
 
 professionals = typing.cast(Table, Professional.__table__)
 practices = typing.cast(Table, Practice.__table__)
@@ -221,48 +221,16 @@ class DirectoryImportRepository:
         self.session = session
         self.dialect = session.get_bind().dialect.name
 
-    def _driver_connection(self) -> Any:
-        return self.session.connection().connection.driver_connection
-
     # -- transaction and staging ----------------------------------------------------------------
 
     def begin(self) -> None:
-        connection = self.session.connection()
-        if self.dialect == "sqlite":
-            raw = self._driver_connection()
-            if not raw.in_transaction:
-                raw.execute("BEGIN IMMEDIATE")
-            for table in _STAGING_TABLES:  # left by a crashed run on this pooled connection
-                connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
-        elif self.dialect == "postgresql":
-            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
-        for table in _STAGING_TABLES:
-            connection.execute(CreateTable(table))
+        begin_import(self.session, _STAGING_TABLES)
 
     def stage(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """Append validated lines (tuples in ``LINE_COLUMNS`` order)."""
         if not rows:
             return
-        self._copy(import_lines.name, LINE_COLUMNS, rows)
-
-    def _copy(self, table: str, columns: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> None:
-        self.session.connection()  # the session's transaction is open before the raw cursor
-        raw = self._driver_connection()
-        names = ", ".join(columns)  # our own table and column names, never input
-        if self.dialect == "postgresql":
-            with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        else:
-            placeholders = ", ".join("?" * len(columns))
-            cursor = raw.cursor()
-            try:
-                cursor.executemany(
-                    f"INSERT INTO {table} ({names}) VALUES ({placeholders})",  # noqa: S608
-                    list(rows),
-                )
-            finally:
-                cursor.close()
+        stage_rows(self.session, import_lines, LINE_COLUMNS, rows)
 
     def lock_and_index(self) -> None:
         connection = self.session.connection()
@@ -391,7 +359,9 @@ class DirectoryImportRepository:
         return [(str(r[0]), str(r[1])) for r in self.session.execute(query).all()]
 
     def add_structure_ids(self, ids: dict[str, int]) -> None:
-        self._copy(import_structures.name, ("structure_identifier", "structure_id"), ids.items())
+        stage_rows(
+            self.session, import_structures, ("structure_identifier", "structure_id"), ids.items()
+        )
 
     def resolve_new_structures(self) -> None:
         s, m = import_lines, import_structures

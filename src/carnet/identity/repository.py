@@ -32,10 +32,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateTable
 
 from carnet.db import UTCDateTime
 from carnet.identity.models import InsHistory, Person
+from carnet.kit.bulk_staging import begin_import, stage_rows
 
 persons = Person.__table__
 ins_history = InsHistory.__table__
@@ -265,57 +265,20 @@ class RegisterImportRepository:
         self.session = session
         self.dialect = session.get_bind().dialect.name
 
-    def _driver_connection(self) -> Any:
-        return self.session.connection().connection.driver_connection
-
     # -- transaction and staging ----------------------------------------------------------------
 
     def begin(self) -> None:
-        """Open the import transaction and create empty staging tables."""
-        connection = self.session.connection()
-        if self.dialect == "sqlite":
-            raw = self._driver_connection()
-            if not raw.in_transaction:
-                raw.execute("BEGIN IMMEDIATE")
-            for table in _STAGING_TABLES:  # left by a crashed run on this pooled connection
-                connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
-        elif self.dialect == "postgresql":
-            # A bulk load is long by nature: lift the pool's per-statement limit for this
-            # transaction only (lock_timeout stays, so a concurrent import fails fast).
-            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
-        for table in _STAGING_TABLES:
-            connection.execute(CreateTable(table))  # the table alone: indexed once loaded
+        """Open the import transaction and create empty staging tables (kit.bulk_staging)."""
+        begin_import(self.session, _STAGING_TABLES)
 
     def stage(
         self, persons_rows: Sequence[tuple[Any, ...]], previous_rows: Sequence[tuple[Any, ...]]
     ) -> None:
         """Append a batch of validated lines (tuples in STAGING_/PREVIOUS_COLUMNS order)."""
-        self.session.connection()  # the session's transaction is open before the raw cursor
-        raw = self._driver_connection()
-        for table, columns, rows in (
-            (import_staging, STAGING_COLUMNS, persons_rows),
-            (import_previous, PREVIOUS_COLUMNS, previous_rows),
-        ):
-            if not rows:
-                continue
-            names = ", ".join(columns)  # our own column names, never input
-            if self.dialect == "postgresql":
-                with (
-                    raw.cursor() as cursor,
-                    cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-                ):
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                placeholders = ", ".join("?" * len(columns))
-                cursor = raw.cursor()
-                try:
-                    cursor.executemany(
-                        f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})",  # noqa: S608
-                        rows,
-                    )
-                finally:
-                    cursor.close()
+        if persons_rows:
+            stage_rows(self.session, import_staging, STAGING_COLUMNS, persons_rows)
+        if previous_rows:
+            stage_rows(self.session, import_previous, PREVIOUS_COLUMNS, previous_rows)
 
     def lock_and_index(self) -> None:
         """Lock the register against other writers, then index and analyse the staging."""

@@ -41,10 +41,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import CreateTable
 
 from carnet.db import UTCDateTime
 from carnet.identity import service as identity_service
+from carnet.kit.bulk_staging import begin_import, stage_rows
 from carnet.rights.models import Coverage, Situation
 
 coverages = typing.cast(Table, Coverage.__table__)
@@ -328,54 +328,19 @@ class RightsImportRepository:
         self.session = session
         self.dialect = session.get_bind().dialect.name
 
-    def _driver_connection(self) -> Any:
-        return self.session.connection().connection.driver_connection
-
     # -- transaction and staging ----------------------------------------------------------------
 
     def begin(self) -> None:
-        connection = self.session.connection()
-        if self.dialect == "sqlite":
-            raw = self._driver_connection()
-            if not raw.in_transaction:
-                raw.execute("BEGIN IMMEDIATE")
-            for table in _STAGING_TABLES:  # left by a crashed run on this pooled connection
-                connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{table.name}")
-        elif self.dialect == "postgresql":
-            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
-        for table in _STAGING_TABLES:
-            connection.execute(CreateTable(table))
+        begin_import(self.session, _STAGING_TABLES)
 
     def stage(
         self, line_rows: Sequence[tuple[Any, ...]], situation_rows: Sequence[tuple[Any, ...]]
     ) -> None:
         """Append validated lines (tuples in LINE_/SITUATION_COLUMNS order, dates as ISO text)."""
-        self.session.connection()  # the session's transaction is open before the raw cursor
-        raw = self._driver_connection()
-        for table, columns, rows in (
-            (import_lines, LINE_COLUMNS, line_rows),
-            (import_situations, SITUATION_COLUMNS, situation_rows),
-        ):
-            if not rows:
-                continue
-            names = ", ".join(columns)  # our own column names, never input
-            if self.dialect == "postgresql":
-                with (
-                    raw.cursor() as cursor,
-                    cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
-                ):
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                placeholders = ", ".join("?" * len(columns))
-                cursor = raw.cursor()
-                try:
-                    cursor.executemany(
-                        f"INSERT INTO {table.name} ({names}) VALUES ({placeholders})",  # noqa: S608
-                        rows,
-                    )
-                finally:
-                    cursor.close()
+        if line_rows:
+            stage_rows(self.session, import_lines, LINE_COLUMNS, line_rows)
+        if situation_rows:
+            stage_rows(self.session, import_situations, SITUATION_COLUMNS, situation_rows)
 
     def lock_and_index(self) -> None:
         connection = self.session.connection()
