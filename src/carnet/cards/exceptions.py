@@ -131,17 +131,5 @@ class MailUnavailable(AppError):
     code = "mail_unavailable"
 
 
-# -- passkeys (web app) ----------------------------------------------------------------------------
-
-
-class PasskeyRefused(AppError):
-    """The authenticator's answer does not verify (signature, origin, user verification…), or
-    names no registered passkey."""
-
-    status_code = 401
-    code = "passkey_refused"
-
-
-class PasskeyChallengeInvalid(AppError):
-    status_code = 400
-    code = "passkey_challenge_invalid"
+# The passkey errors (passkey_refused, passkey_challenge_invalid) are the platform's:
+# kit/passkeys.py, shared with the professionals' and operators' sign-in.

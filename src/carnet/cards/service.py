@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from carnet.audit import get_audit_service
 from carnet.auth.principal import SYSTEM, Principal
-from carnet.cards import passkeys, schemas
+from carnet.cards import schemas
 from carnet.cards.exceptions import (
     ActivationExpired,
     ActivationNotFound,
@@ -46,7 +46,6 @@ from carnet.cards.exceptions import (
     DelegationRevoked,
     IdentityNotRecognised,
     OtpExpired,
-    PasskeyRefused,
     QrExpired,
     QrInvalidSignature,
     QrLifetimeTooLong,
@@ -65,7 +64,8 @@ from carnet.config import Settings, get_settings
 from carnet.exceptions import AppError, Conflict, NotFound, ValidationFailed
 from carnet.identity import service as identity_service
 from carnet.identity.schemas import InsIdentity
-from carnet.kit import card_qr
+from carnet.kit import card_qr, passkeys
+from carnet.kit.passkeys import PasskeyRefused
 from carnet.mail.service import MailService, validate_address
 from carnet.rights.service import Household, rights_service
 

@@ -1,7 +1,7 @@
 """The insured person's pages: sign in with a passkey card, show the card, sign out.
 
 Sign-in calls the card service exactly as the API does (``POST /api/v1/card/passkey/options``,
-``/passkey/codes`` with purpose 2, then ``/sessions``): our script (``static/signin.js``; no
+``/passkey/codes`` with purpose 2, then ``/sessions``): our script (``static/passkey.js``; no
 inline script under the CSP) asks the browser for an assertion with user verification on options
 from ``/carte/connexion/options``, posts it to ``/carte/connexion`` with the CSRF header; the card
 service verifies it, issues a session code and verifies that code; the web session then holds

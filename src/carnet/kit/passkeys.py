@@ -1,10 +1,13 @@
-"""WebAuthn passkeys for the web app (``webauthn`` library): options, challenges, verification.
+"""WebAuthn passkeys (``webauthn`` library): options, challenges, verification — for every
+passkey on the platform (the card holder's passkey card, professionals' and operators' sign-in).
+The relying party is the platform (``CARNET_CARD_WEBAUTHN_RP_ID`` / ``_ORIGIN``).
 
-No database here: the service stores what these functions return. Challenges are stateless:
+No database here: the caller stores what these functions return. Challenges are stateless:
 ``nonce (12) ‖ expiry (4, epoch s) ‖ HMAC (16)`` keyed with a key derived from the platform secret
-and bound to what they are for (an activation, or presenting a card), so the platform keeps no
-pending-challenge table; single use comes from the activation completing once, or from the
-nonce being recorded as used (``used_card_nonces``) when an assertion is accepted.
+and bound to what they are for (the ``purpose``: an activation, presenting a card, a professional's
+sign-in…), so the platform keeps no pending-challenge table; single use is the caller's: the
+activation completing once, or the nonce recorded as used when an assertion is accepted (the card
+service's ``used_card_nonces``).
 
 User verification is required in both ceremonies (the authenticator's PIN or biometrics stand in
 for the card's secret code, which a passkey card does not have).
@@ -32,12 +35,27 @@ from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
     AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
     ResidentKeyRequirement,
     UserVerificationRequirement,
 )
 
-from carnet.cards.exceptions import PasskeyChallengeInvalid, PasskeyRefused
 from carnet.config import Settings
+from carnet.exceptions import AppError
+
+
+class PasskeyRefused(AppError):
+    """The authenticator's answer does not verify (signature, origin, user verification…), or
+    names no registered passkey."""
+
+    status_code = 401
+    code = "passkey_refused"
+
+
+class PasskeyChallengeInvalid(AppError):
+    status_code = 400
+    code = "passkey_challenge_invalid"
+
 
 NONCE_BYTES = 12
 _MAC_BYTES = 16
@@ -88,7 +106,15 @@ def credential_id_of(credential: dict[str, Any]) -> bytes:
         raise PasskeyRefused("the credential has no valid rawId") from exc
 
 
-def registration_options(settings: Settings, challenge: bytes, display_name: str) -> dict[str, Any]:
+def registration_options(
+    settings: Settings,
+    challenge: bytes,
+    display_name: str,
+    exclude_credential_ids: list[bytes] | None = None,
+) -> dict[str, Any]:
+    """Options to create a discoverable passkey with user verification; ``display_name`` is what
+    the authenticator shows (never personal data for a card). ``exclude_credential_ids``: the
+    account's passkeys already registered (an authenticator holding one refuses a second)."""
     options = generate_registration_options(
         rp_id=settings.card_webauthn_rp_id,
         rp_name=settings.card_webauthn_rp_name,
@@ -98,6 +124,10 @@ def registration_options(settings: Settings, challenge: bytes, display_name: str
         user_display_name=display_name,
         challenge=challenge,
         attestation=AttestationConveyancePreference.NONE,
+        exclude_credentials=[
+            PublicKeyCredentialDescriptor(id=credential_id)
+            for credential_id in exclude_credential_ids or []
+        ],
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
             user_verification=UserVerificationRequirement.REQUIRED,
