@@ -55,12 +55,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import time
 import unicodedata
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -71,7 +69,14 @@ from carnet.db import Database, utcnow
 from carnet.exceptions import BadRequest, ValidationFailed
 from carnet.identity.nir import parse_matricule
 from carnet.identity.traits import PartialDate
-from carnet.kit.csv_source import COLUMN_NAME, ErrorList, LineError, RawLine, read_csv_lines
+from carnet.kit.csv_source import (
+    COLUMN_NAME,
+    ErrorList,
+    LineError,
+    RawLine,
+    open_csv_source,
+    read_csv_lines,
+)
 from carnet.rights import codes
 from carnet.rights import repository as repo_module
 from carnet.rights.repository import RejectedLine, RightsImportRepository
@@ -314,18 +319,6 @@ def validate_line(line_no: int, fields: list[str]) -> tuple[LineRow, list[Situat
 # ------------------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _open_source(source: Path | str | TextIO, name: str | None) -> Iterator[tuple[TextIO, str]]:
-    if isinstance(source, str | os.PathLike):
-        path = Path(source)
-        # An invalid byte becomes U+FFFD, reported on its line.
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as stream:
-            yield stream, name or str(path)
-        return
-    stream_name = getattr(source, "name", None)
-    yield source, name or (stream_name if isinstance(stream_name, str) else "<stream>")
-
-
 def _header_error(found: list[str]) -> BadRequest:
     expected = ",".join(HEADER)
     names = [value.strip() for value in found]
@@ -439,8 +432,9 @@ def import_rights(
     started = time.perf_counter()
     now = utcnow()
     audit = get_audit_service()
-    with _open_source(source, source_name) as (stream, name):
-        report = ImportReport(source=name)
+    with open_csv_source(source, source_name) as opened:
+        stream = opened.stream
+        report = ImportReport(source=opened.name)
         errors = ErrorList(max_errors)
         session = database.session_factory()
         try:
