@@ -4,9 +4,11 @@ One command (``.venv/bin/python bench/apcv.py --help``):
 
 1. reuses the synthetic population of ``bench/lookup.py`` (cached CSV in the work directory);
 2. for each backend: a fresh database, migrated; the register loaded with the register importer;
-   rights for everyone (open coverage periods written in bulk), a share of the card holders with
-   one or two attached dependants; one professional in the directory
-   (``carnet.directory.importer``) and a software client bound to them (scope ``apcv``);
+   rights for everyone (open coverage periods written with one INSERT … SELECT: nothing
+   population-sized passes through this process), a share of the card holders with one or two
+   attached dependants (drawn in a seeded order computed by the database); one professional in
+   the directory (``carnet.directory.importer``) and a software client bound to them (scope
+   ``apcv``);
    ``--cards`` activated cards written directly (card + wallet device credential with its
    encrypted PIN key, as an activation leaves them: activating 10,000 cards through the e-mail
    flow would measure the mail sink);
@@ -68,32 +70,34 @@ class CardKeys:
     beneficiaries: int
 
 
-def read_people(population: Path, limit: int | None = None) -> list[tuple[str, str]]:
-    """(NIR, birth date) of the living persons of the population file."""
-    import csv
-
-    people = []
-    with population.open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            if not row["death_date"]:
-                people.append((row["nir"], row["birth_date"]))
-            if limit is not None and len(people) >= limit:
-                break
-    return people
+# A seeded pseudo-random order over the register, computed by the database (Knuth's
+# multiplicative hash of the id, shifted by the seed, modulo a prime): the same persons for the
+# same seed on both backends, and nothing population-sized in this process.
+_MIX_MULTIPLIER = 2654435761
+_MIX_PRIME = 4294967311
 
 
-def family_plan(
-    people: list[tuple[str, str]], cards: int, dependant_share: float, seed: int
+def pick_families(
+    session: Any, cards: int, dependant_share: float, seed: int
 ) -> tuple[list[int], dict[int, tuple[int, int]]]:
-    """Card holders (indexes into ``people``) and attached children: child → (holder, rank).
+    """Card holders (person ids) and attached children: child → (holder, rank).
 
-    Everyone is insured; ``dependant_share`` of the holders get one or two children attached.
+    ``dependant_share`` of the holders get one or two children attached. Only ``3 × cards``
+    ids are read (top-N of the seeded order), so this holds at 10M or 69M persons.
     """
+    from sqlalchemy import func, select
+
+    from carnet.identity.models import Person
+
+    living = select(Person.id).where(Person.death_date.is_(None))
+    count = session.scalar(select(func.count()).select_from(living.subquery()))
+    if cards > count // 2:
+        raise SystemExit(f"--cards {cards} is more than half the living population ({count:,})")
+    mix = (Person.id * _MIX_MULTIPLIER + seed) % _MIX_PRIME
+    ids = [int(i) for i in session.scalars(living.order_by(mix).limit(3 * cards))]
     rng = random.Random(seed)
-    order = list(range(len(people)))
-    rng.shuffle(order)
-    holders = order[:cards]
-    spare = iter(order[cards:])
+    holders = ids[:cards]
+    spare = iter(ids[cards:])
     attached: dict[int, tuple[int, int]] = {}
     for holder in holders:
         if rng.random() < dependant_share:
@@ -105,40 +109,40 @@ def family_plan(
     return holders, attached
 
 
-def insert_rights(
-    session: Any, people: list[tuple[str, str]], ids: dict[str, int], attached: dict[int, Any]
-) -> None:
-    """One open coverage period per person (régime général), written with bulk inserts.
+def insert_rights(session: Any, attached: dict[int, tuple[int, int]]) -> None:
+    """One open coverage period per living person (régime général), then the attached children.
 
-    Not through ``carnet rights import``: with thousands of attached children its cross-line
-    checks take minutes here, and the benchmark is about reading cards, not importing rights.
+    Not through ``carnet rights import``: the benchmark is about reading cards, not importing
+    rights. One ``INSERT … SELECT`` (no row passes through Python), then one executemany update
+    for the children.
     """
     from datetime import date
 
-    from sqlalchemy import insert
+    from sqlalchemy import bindparam, insert, literal, null, select, update
 
+    from carnet.identity.models import Person
     from carnet.rights.models import Coverage
 
+    table = Coverage.__table__
     now = datetime.now(UTC)
-    rows = []
-    for index, (nir, _birth_date) in enumerate(people):
-        person_id = ids[nir]
-        holder, rank = attached.get(index, (None, 1))
-        rows.append(
-            {
-                "person_id": person_id,
-                "insured_person_id": ids[people[holder][0]] if holder is not None else person_id,
-                "quality": "06" if holder is not None else "00",
-                "rank": rank, "regime": "01", "fund": "751", "centre": "0001",
-                "start_date": date(2020, 1, 1), "end_date": None,
-                "created_at": now, "updated_at": now,
-            }
-        )  # fmt: skip
-        if len(rows) == 10_000:
-            session.execute(insert(Coverage), rows)
-            rows = []
-    if rows:
-        session.execute(insert(Coverage), rows)
+    columns = ["person_id", "insured_person_id", "quality", "rank", "regime", "fund", "centre",
+               "start_date", "end_date", "created_at", "updated_at"]  # fmt: skip
+    values = select(
+        Person.id, Person.id, literal("00"), literal(1), literal("01"), literal("751"),
+        literal("0001"), literal(date(2020, 1, 1), table.c.start_date.type), null(),
+        literal(now, table.c.created_at.type), literal(now, table.c.updated_at.type),
+    ).where(Person.death_date.is_(None))  # fmt: skip
+    session.execute(insert(table).from_select(columns, values))
+    if attached:
+        session.execute(
+            update(table)
+            .where(table.c.person_id == bindparam("child"))
+            .values(insured_person_id=bindparam("holder"), quality="06", rank=bindparam("r")),
+            [
+                {"child": child, "holder": holder, "r": rank}
+                for child, (holder, rank) in attached.items()
+            ],
+        )
 
 
 def populate(
@@ -162,7 +166,6 @@ def populate(
     from carnet.directory.importer import import_directory
     from carnet.directory.service import directory_service
     from carnet.identity.importer import import_register
-    from carnet.identity.models import Person
 
     timings: dict[str, float] = {}
     if register:
@@ -176,19 +179,13 @@ def populate(
                 raise SystemExit(f"register import refused: {report.errors[:3]}")
             timings["register"] = time.perf_counter() - started
 
-        people = read_people(population)
-        if args.cards > len(people) // 2:
-            raise SystemExit(f"--cards {args.cards} is more than half the population")
-        holders, attached = family_plan(people, args.cards, args.dependants, args.seed)
+        started = time.perf_counter()
+        with database.session() as session:
+            holders, attached = pick_families(session, args.cards, args.dependants, args.seed)
+            insert_rights(session, attached)
         dependants: dict[int, int] = dict.fromkeys(holders, 0)
         for holder, _rank in attached.values():
             dependants[holder] += 1
-        started = time.perf_counter()
-        with database.session() as session:
-            ids: dict[str, int] = {
-                nir: int(pid) for nir, pid in session.execute(select(Person.matricule, Person.id))
-            }
-            insert_rights(session, people, ids, attached)
         timings["rights"] = time.perf_counter() - started
 
         directory_line = ",".join(
@@ -207,8 +204,7 @@ def populate(
             numbers = random.Random(args.seed).sample(range(2**24, 2**31), len(holders))
             now = datetime.now(UTC)
             card_rows, devices = [], []
-            for holder, number in zip(holders, numbers, strict=True):
-                person_id = ids[people[holder][0]]
+            for person_id, number in zip(holders, numbers, strict=True):
                 private_key = ec.generate_private_key(ec.SECP256R1())
                 pin_key = secrets.token_bytes(32)
                 key_id = secrets.token_bytes(8)
@@ -229,7 +225,9 @@ def populate(
                         "sign_count": 0, "status": "active", "created_at": now,
                     }
                 )  # fmt: skip
-                keys.append(CardKeys(number, key_id, private_key, pin_key, 1 + dependants[holder]))
+                keys.append(
+                    CardKeys(number, key_id, private_key, pin_key, 1 + dependants[person_id])
+                )
             session.execute(insert(Card), card_rows)
             card_ids = dict(
                 session.execute(select(Card.number, Card.id).where(Card.number.in_(numbers))).all()
