@@ -99,6 +99,20 @@ class Settings(BaseSettings):
     # None: the one found walking up from the package, else ./node_modules.
     web_assets_dir: Path | None = None
 
+    # -- professionals' sign-in (carnet.proauth): passkey enrolment invitations, and OpenID
+    # Connect with an external issuer (Pro Santé Connect-like; off while the issuer is unset).
+    pro_invite_ttl_hours: int = Field(default=72, ge=1, le=24 * 30)
+    pro_oidc_issuer: str | None = None
+    pro_oidc_client_id: str = ""
+    pro_oidc_client_secret: str = Field(default="", repr=False)
+    pro_oidc_scopes: str = "openid scope_all"
+    # PSC publishes .well-known/wallet-openid-configuration; None: the standard location.
+    pro_oidc_discovery_url: str | None = None
+    # PSC handles acr "eidas1" only; None: no acr_values sent.
+    pro_oidc_acr_values: str | None = None
+    # None: {card_webauthn_origin}/pro/connexion/oidc/retour (the site's public origin).
+    pro_oidc_redirect_uri: str | None = None
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development" and (

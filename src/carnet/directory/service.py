@@ -330,6 +330,26 @@ class DirectoryService:
             place = places[0]
         return _acting(row, place)
 
+    # -- the professionals' web sign-in (``carnet.proauth``) -----------------------------------
+
+    def professional_for_sign_in(
+        self, session: Session, ref: ProfessionalRef
+    ) -> ActingProfessional:
+        """The active professional ``ref`` names (RPPS or idNat_PS, as an identity provider
+        gives it), for a sign-in; 403 ``professional_not_in_directory`` when unknown or inactive.
+        The place: the only one, else None (the portal asks)."""
+        repo = ProfessionalRepository(session)
+        row = repo.get_by_rpps(ref.rpps) if ref.rpps is not None else None
+        if ref.rpps is None and ref.idnat_ps is not None:
+            row = repo.get_by_idnat(ref.idnat_ps)
+        if row is None or not row.active:
+            raise Forbidden(
+                f"the professional {_label(ref)} is not an active professional of the directory",
+                code="professional_not_in_directory",
+            )
+        places = repo.practices_of([int(row.id)])
+        return _acting(row, places[0] if len(places) == 1 else None)
+
     # -- client binding (``carnet clients create --professional``) ----------------------------
 
     def professional_id_for_binding(self, session: Session, rpps: str) -> int:
