@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import BrowserContext
 
@@ -30,7 +31,10 @@ def sign_in_as(
             {
                 "name": cookie_name(settings),
                 "value": session_cookie(settings, identity),
-                "url": base_url,
+                # Not "url": Chromium refuses a secure (__Host-) cookie set for an http URL,
+                # even on localhost, which it treats as a secure context when browsing.
+                "domain": urlsplit(base_url).hostname or "localhost",
+                "path": "/",
                 "httpOnly": True,
                 "secure": settings.web_cookie_secure,
                 "sameSite": "Lax",

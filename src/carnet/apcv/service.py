@@ -43,6 +43,7 @@ from carnet.exceptions import Forbidden
 from carnet.identity.schemas import InsIdentity
 from carnet.identity.service import RegisterNames, register_names, register_service
 from carnet.kit.card_qr import PURPOSE_PRESENTATION
+from carnet.kit.daily_counts import DailyCounts
 from carnet.kit.signing_keys import SigningKey
 from carnet.rights.service import Dependant, Household, RightsView, rights_service
 
@@ -374,6 +375,27 @@ class ApcvService:
             )
         return row
 
+    def beneficiaries(
+        self, session: Session, principal: Principal, public_id: str, *, now: datetime
+    ) -> list[tuple[int, schemas.BeneficiarySummary]]:
+        """The context's beneficiaries (person key, summary from the register's names) for a
+        portal's choice; no new audit row: ``create_context`` recorded the access to each."""
+        row = self._open(ApcvRepository(session), principal, public_id, now)
+        names = register_names(session, (int(b["person_id"]) for b in row.beneficiaries))
+        out: list[tuple[int, schemas.BeneficiarySummary]] = []
+        for item in row.beneficiaries:
+            found = names.get(int(item["person_id"]))
+            if found is not None:
+                summary = schemas.BeneficiarySummary(
+                    ref=item["ref"], quality=item["quality"], rank=item.get("rank"),
+                    first_name=found.first_names[0] if found.first_names else "",
+                    first_names=list(found.first_names), birth_name=found.birth_name,
+                    used_name=found.used_name, used_first_name=found.used_first_name,
+                    sex="F" if found.sex == "F" else "M", birth_date=found.birth_date,
+                )  # fmt: skip
+                out.append((found.person_id, summary))
+        return out
+
     @staticmethod
     def _identity(session: Session, principal: Principal, beneficiary: _Beneficiary) -> InsIdentity:
         """The beneficiary's register identity (the identity service audits the read)."""
@@ -535,6 +557,13 @@ class ApcvService:
         return ApcvRepository(session).purge_contexts(now - older_than)
 
     # -- the holder's reading history ------------------------------------------------------------
+
+    def reading_counts(
+        self, session: Session, since: datetime, *, holder_person_id: int | None = None
+    ) -> DailyCounts:
+        """Beneficiaries read per day since ``since``, and in all; through one holder's card
+        when given (figures only: the caller audits its access to that card)."""
+        return ApcvRepository(session).readings_per_day(since, holder_person_id=holder_person_id)
 
     def readings(
         self,
