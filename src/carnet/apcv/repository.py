@@ -10,6 +10,7 @@ from sqlalchemy import Row, Table, and_, bindparam, delete, insert, or_, select,
 from sqlalchemy.orm import Session
 
 from carnet.apcv.models import ApcvContext, ApcvSignature, CardReading
+from carnet.kit.daily_counts import DailyCounts, daily_counts
 
 contexts = cast(Table, ApcvContext.__table__)
 readings = cast(Table, CardReading.__table__)
@@ -51,6 +52,18 @@ class ApcvRepository:
 
     def add_reading(self, values: dict[str, Any]) -> None:
         self.session.execute(_INSERT_READING, values)
+
+    def readings_per_day(
+        self, since: datetime, *, holder_person_id: int | None = None
+    ) -> DailyCounts:
+        """Beneficiaries read per day since ``since`` and in all (through one holder's card,
+        when given)."""
+        where = (
+            readings.c.holder_person_id == holder_person_id
+            if holder_person_id is not None
+            else None
+        )
+        return daily_counts(self.session, readings.c.read_at, since, where=where)
 
     def readings_for_holder(
         self,

@@ -15,10 +15,14 @@ class Principal:
     # A card holder (insured person) signed in with their card: see ``HOLDER_SCOPE``.
     person_id: int | None = None
     card_id: int | None = None
+    # A back-office operator (``carnet.operators``) acting through the back office's pages.
+    operator_id: int | None = None
 
     @property
     def actor(self) -> str:
         """How the audit trail names this caller."""
+        if self.operator_id is not None:
+            return f"operator:{self.operator_id}"
         if self.person_id is not None:
             return f"holder:{self.person_id}"
         return f"client:{self.client_id}"

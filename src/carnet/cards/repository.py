@@ -24,6 +24,7 @@ from carnet.cards.models import (
     DeviceCredential,
     UsedCardNonce,
 )
+from carnet.kit.daily_counts import DailyCounts, daily_counts
 
 cards = cast(Table, Card.__table__)
 devices = cast(Table, DeviceCredential.__table__)
@@ -166,6 +167,10 @@ class CardRepository:
             .where(Card.person_id == person_id, Card.status != "revoked")
             .order_by(Card.id.desc())
         ).first()
+
+    def cards_created(self, since: datetime) -> DailyCounts:
+        """Cards made (each one a completed activation) per day since ``since``, and in all."""
+        return daily_counts(self.session, cards.c.created_at, since)
 
     def cards_of_person(self, person_id: int) -> Sequence[Card]:
         return self.session.scalars(

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from carnet.documents.models import Document, SpaceDataKey
+from carnet.kit.daily_counts import DailyCounts, daily_counts
 
 documents = cast(Table, Document.__table__)
 
@@ -139,6 +140,10 @@ class DocumentRepository:
         return int(getattr(result, "rowcount", 0) or 0)
 
     # -- documents -------------------------------------------------------------------------------
+
+    def created_per_day(self, since: datetime) -> DailyCounts:
+        """Documents (every version) deposited per day since ``since``, and in all."""
+        return daily_counts(self.session, documents.c.created_at, since)
 
     def add(self, document: Document) -> Document:
         self.session.add(document)

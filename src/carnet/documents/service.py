@@ -68,6 +68,7 @@ from carnet.kit.blobstore import (
     FilesystemBlobStore,
     S3BlobStore,
 )
+from carnet.kit.daily_counts import DailyCounts
 from carnet.kit.envelope import Envelope, EnvelopeError, parse_master_key
 from carnet.logging import get_logger
 from carnet.mail.after_commit import send_after_commit
@@ -357,6 +358,10 @@ class DocumentsService:
     """Documents of health spaces. Every method takes the caller (``principal``) and ``now``."""
 
     # -- codes -----------------------------------------------------------------------------------
+
+    def deposit_counts(self, session: Session, since: datetime) -> DailyCounts:
+        """Documents deposited per day since ``since``, and in all (figures only)."""
+        return DocumentRepository(session).created_per_day(since)
 
     def codes(self) -> schemas.DocumentCodes:
         return schemas.DocumentCodes(
