@@ -65,6 +65,7 @@ from carnet.exceptions import AppError, Conflict, NotFound, ValidationFailed
 from carnet.identity import service as identity_service
 from carnet.identity.schemas import InsIdentity
 from carnet.kit import card_qr, passkeys
+from carnet.kit.daily_counts import DailyCounts
 from carnet.kit.passkeys import PasskeyRefused
 from carnet.mail.service import MailService, validate_address
 from carnet.rights.service import Household, rights_service
@@ -867,6 +868,31 @@ class CardsService:
         session.flush()
         return self._completed(session, activation, card, device)
 
+    def complete_with_passkey_signed_in(
+        self,
+        session: Session,
+        settings: Settings,
+        public_id: str,
+        body: schemas.PasskeyRegistration,
+        now: datetime,
+    ) -> tuple[schemas.ActivationCompleted, Principal]:
+        """``complete_with_passkey`` for the web app, which signs the new holder in at once (the
+        registration verified the user as a sign-in's assertion does): audited ``card.session``."""
+        completed = self.complete_with_passkey(session, settings, public_id, body, now)
+        activation = CardRepository(session).activation(public_id)
+        assert activation is not None  # just completed
+        assert activation.card_id is not None
+        holder = _holder_principal(activation.person_id, activation.card_id)
+        _audit(
+            session,
+            f"holder:{activation.person_id}",
+            "card.session",
+            activation.person_id,
+            detail="web sign-in at activation",
+            resource=f"Card/{activation.card_id}",
+        )
+        return completed, holder
+
     def passkey_options(self, settings: Settings, now: datetime) -> dict[str, Any]:
         """WebAuthn request options to get a code for a passkey card (discoverable passkey)."""
         return passkeys.authentication_options(
@@ -1213,9 +1239,12 @@ class CardsService:
 
     # == operator (CLI) ===========================================================================
 
-    def operator_show(self, session: Session, nir: str) -> dict[str, Any]:
+    def operator_show(
+        self, session: Session, nir: str, principal: Principal = SYSTEM
+    ) -> dict[str, Any]:
+        """``principal``: the CLI (the system) or a back-office operator (``operator:<id>``)."""
         entry = identity_service.find_entry_by_identifier(
-            session, SYSTEM, nir, kind=None, purpose="CARD", field="nir"
+            session, principal, nir, kind=None, purpose="CARD", field="nir"
         )
         if entry is None:
             raise NotFound("no person holds this NIR", code="unknown_ins")
@@ -1253,8 +1282,9 @@ class CardsService:
             }
             for d in repo.delegations_of(entry.person_id)
         ]
-        _audit(session, SYSTEM.actor, "card.read", entry.person_id, detail="operator")
+        _audit(session, principal.actor, "card.read", entry.person_id, detail="operator")
         return {
+            "person_id": entry.person_id,
             "matricule": entry.identity.ins.matricule,
             "account": (
                 {"email": account.email, "confirmed_at": _iso(account.confirmed_at)}
@@ -1271,9 +1301,12 @@ class CardsService:
         nir: str,
         action: Literal["suspend", "resume", "revoke"],
         now: datetime,
+        principal: Principal = SYSTEM,
+        reason: str | None = None,
     ) -> dict[str, Any]:
+        """``reason``: why (required from the back office, written to the audit trail)."""
         entry = identity_service.find_entry_by_identifier(
-            session, SYSTEM, nir, kind=None, purpose="CARD", field="nir"
+            session, principal, nir, kind=None, purpose="CARD", field="nir"
         )
         if entry is None:
             raise NotFound("no person holds this NIR", code="unknown_ins")
@@ -1298,13 +1331,17 @@ class CardsService:
             repo.revoke_devices([card.id], now)
         _audit(
             session,
-            SYSTEM.actor,
+            principal.actor,
             f"card.{action}",
             entry.person_id,
-            detail="operator",
+            detail=f"operator: {reason}" if reason else "operator",
             resource=f"Card/{card.id}",
         )
         return {"card_number": card.number, "status": card.status}
+
+    def activation_counts(self, session: Session, since: datetime) -> DailyCounts:
+        """Cards activated per day since ``since``, and in all (figures only: not audited)."""
+        return CardRepository(session).cards_created(since)
 
     def purge_nonces(self, session: Session, now: datetime) -> int:
         return CardRepository(session).purge_nonces(now)
