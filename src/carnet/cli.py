@@ -231,6 +231,8 @@ def _register_domain_commands() -> None:
     from carnet.identity.commands import app as registry_app
     from carnet.jobs.commands import app as jobs_app
     from carnet.mail.commands import app as mail_app
+    from carnet.operators.commands import app as operators_app
+    from carnet.proauth.commands import app as pro_app
     from carnet.rights.commands import app as rights_app
     from carnet.space.commands import app as space_app
     from carnet.vigilance.commands import app as identities_app
@@ -250,6 +252,8 @@ def _register_domain_commands() -> None:
     app.add_typer(jobs_app, name="jobs")
     app.add_typer(access_app, name="access")
     app.add_typer(documents_app, name="documents")
+    app.add_typer(pro_app, name="pro")
+    app.add_typer(operators_app, name="operators")
 
 
 _register_domain_commands()

@@ -10,6 +10,8 @@ from carnet.directory import models as directory_models
 from carnet.documents import models as documents_models
 from carnet.identity.models import InsHistory, Person
 from carnet.jobs import models as jobs_models
+from carnet.operators import models as operators_models
+from carnet.proauth import models as proauth_models
 from carnet.profile import models as profile_models
 from carnet.rights import models as rights_models
 from carnet.space import models as space_models
@@ -29,6 +31,8 @@ __all__ = [
     "directory_models",
     "documents_models",
     "jobs_models",
+    "operators_models",
+    "proauth_models",
     "profile_models",
     "rights_models",
     "space_models",

@@ -19,7 +19,35 @@ from tests.web.browser import AXE, free_port, launch, live_server
 
 # The pages of the portals (GET, HTML). test_accessibility checks that this list covers every
 # page route, and runs axe-core on each.
-PAGES = ["/", "/carte", "/carte/connexion", "/carte/ma-carte", "/pro", "/gestion", "/accessibilite"]
+PAGES = [
+    "/",
+    "/carte",
+    "/carte/connexion",
+    "/carte/ma-carte",
+    "/pro",
+    "/pro/connexion",
+    "/pro/connexion/oidc",
+    "/pro/connexion/oidc/retour",
+    "/pro/compte",
+    "/carte/activer",
+    "/carte/perte",
+    "/carte/delegue-a-moi",
+    "/carte/delegations",
+    "/carte/historique",
+    "/carte/suspendre",
+    "/gestion",
+    "/gestion/connexion",
+    "/gestion/personnes",
+    "/gestion/audit",
+    "/gestion/tableau-de-bord",
+    "/gestion/agents",
+    "/accessibilite",
+    "/espace-sante",
+    "/espace-sante/documents",
+    "/espace-sante/profil",
+    "/espace-sante/historique",
+    "/espace-sante/confidentialite",
+]
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,9 @@ critical violations, in French and English, light and dark themes."""
 from __future__ import annotations
 
 import pytest
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIRouter
 from playwright.sync_api import Page, expect
+from starlette.routing import BaseRoute
 
 from carnet.kit import card_qr
 from carnet.web import holder
@@ -13,10 +14,19 @@ from carnet.web.pages import router
 from tests.web.conftest import PAGES, ContextFactory, axe_violations, card_code
 
 
+def _routes(parent: APIRouter) -> list[BaseRoute]:
+    """Every route, through the included routers (FastAPI keeps them nested)."""
+    found: list[BaseRoute] = []
+    for route in parent.routes:
+        included = getattr(route, "original_router", None)
+        found.extend(_routes(included) if isinstance(included, APIRouter) else [route])
+    return found
+
+
 def test_the_page_list_covers_every_page_route() -> None:
     routes = {
         r.path
-        for r in [*router.routes, *holder.router.routes]
+        for r in [*_routes(router), *holder.router.routes]
         if isinstance(r, APIRoute) and "GET" in r.methods and "{" not in r.path
     }
     assert routes == set(PAGES)
