@@ -23,6 +23,14 @@ NOT_PERSON_SCOPED = {
     "audit_chain_heads": "heads of the audit hash chains (no person data)",
     "job_runs": "one row per scheduled job: its lease and last run (no person data)",
     "access_matrix": "the access matrix: profession x document type (reference data)",
+    # Professionals' and operators' sign-in: accounts of staff, not of insured persons.
+    "pro_passkeys": "professionals' passkeys (keyed by the directory's professional)",
+    "pro_invitations": "professionals' passkey enrolment invitations",
+    "pro_used_nonces": "single-use sign-in challenges seen (no person data)",
+    "operators": "back-office operator accounts (staff, not insured persons)",
+    "operator_passkeys": "operators' passkeys",
+    "operator_invitations": "operators' enrolment invitations",
+    "operator_used_nonces": "single-use sign-in challenges seen (no person data)",
 }
 
 

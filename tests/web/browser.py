@@ -3,6 +3,7 @@ Playwright (never `playwright install`), and a live Carnet server in a thread.""
 
 from __future__ import annotations
 
+import atexit
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import uvicorn
-from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from carnet.config import Settings
 from carnet.db import Database
@@ -34,6 +35,30 @@ def launch(playwright: Playwright) -> Browser:
             f"{CHROMIUM} is missing: `apt-get install -y chromium` (make setup does it)"
         )
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+_shared: tuple[Playwright, Browser] | None = None
+
+
+def shared_browser() -> Browser:
+    """One Chromium per test process, whichever conftest asks for it: Playwright's sync API
+    refuses a second ``sync_playwright()`` in a thread where one is running (it would see "an
+    asyncio loop"), and tests/web and tests/proauth both use browsers in the same xdist worker."""
+    global _shared
+    if _shared is None:
+        playwright = sync_playwright().start()
+        _shared = (playwright, launch(playwright))
+        atexit.register(_stop_shared_browser)
+    return _shared[1]
+
+
+def _stop_shared_browser() -> None:
+    global _shared
+    if _shared is not None:
+        playwright, browser = _shared
+        _shared = None
+        browser.close()
+        playwright.stop()
 
 
 def free_port() -> int:

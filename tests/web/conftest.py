@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.kit import card_qr
-from tests.web.browser import AXE, free_port, launch, live_server
+from tests.web.browser import AXE, free_port, live_server, shared_browser
 
 # The pages of the portals (GET, HTML). test_accessibility checks that this list covers every
 # page route, and runs axe-core on each.
@@ -77,11 +77,8 @@ def base_url(web_settings: Settings, database: Database, web_port: int) -> Itera
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        yield browser
-        browser.close()
+def browser() -> Browser:
+    return shared_browser()
 
 
 ContextFactory = Callable[..., BrowserContext]
