@@ -467,8 +467,17 @@ def test_profile_items_added_edited_deleted_with_validation_errors(
     assert body["allergies"][0]["code"]["text"] == "Amoxicilline"
     assert body["measurements"][0]["value"] == 72.5
 
-    # Delete the vaccination.
-    page.locator("#vaccinations").get_by_role("button", name=re.compile("^Supprimer")).click()
+    # Delete the vaccination: a confirmation page first (as for documents); cancel, then confirm.
+    page.locator("#vaccinations").get_by_role("link", name=re.compile("^Supprimer")).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Supprimer une information du profil médical"
+    )
+    expect(page.locator("main")).to_contain_text("Grippe saisonnière")
+    no_violation(page)
+    page.get_by_role("link", name="Annuler").click()
+    expect(page.locator("#vaccinations")).to_contain_text("Grippe saisonnière")
+    page.locator("#vaccinations").get_by_role("link", name=re.compile("^Supprimer")).click()
+    page.get_by_role("button", name="Supprimer définitivement").click()
     expect(page.locator("#message-fait")).to_contain_text("supprimée du profil")
     expect(page.locator("#vaccinations-vide")).to_be_visible()
 
@@ -646,3 +655,124 @@ def test_signed_out_visitors_go_to_the_sign_in_page(page: Page) -> None:
         expect(page).to_have_url(re.compile("/carte/connexion$"))
     anonymous = page.request.post("/espace-sante/action/objection")
     assert anonymous.status == 403  # no CSRF token: refused before anything else
+
+
+# -- history filter and the professional recorded; profile deletion confirmed ---------------------
+
+
+def test_history_filter_pages_through_one_kind_and_blocks_by_the_recorded_rpps(
+    new_context: ContextFactory, settings: Settings, base_url: str, world: World
+) -> None:
+    world.open_space()
+    consent = world.client.post(
+        f"{SPACES}/me/consents", json={"rpps": RPPS_GP}, headers=world.holder(world.jeanne.id)
+    )
+    assert consent.status_code == 201, consent.text
+    for _ in range(25):  # 25 readings by the GP…
+        assert world.pro_documents().status_code == 200
+    opened = world.client.post(  # …then 3 emergency accesses by the nurse, the newest.
+        f"{SPACES}/{world.jeanne.id}/emergency-access",
+        json={"reason": "Patiente inconsciente aux urgences", "kind": "emergency"},
+        headers=world.pro(RPPS_NURSE),
+    )
+    assert opened.status_code == 201, opened.text
+    for _ in range(2):
+        assert world.pro_documents(RPPS_NURSE).status_code == 200
+
+    # The REST history: the professional as recorded (directory id and RPPS), filtered in the
+    # query so that each page is full and the cursor continues within the filter.
+    holder = world.holder(world.jeanne.id)
+    first = world.client.get(f"{SPACES}/me/history?actor_kind=professional", headers=holder)
+    assert first.status_code == 200, first.text
+    items = first.json()["items"]
+    assert len(items) == 20
+    assert {(i["actor_kind"], i["professional_rpps"], i["professional_id"]) for i in items} == {
+        ("professional", RPPS_GP, world.pros[RPPS_GP])
+    }
+    cursor = first.json()["next_cursor"]
+    assert cursor is not None
+    rest = world.client.get(
+        f"{SPACES}/me/history?actor_kind=professional&cursor={cursor}", headers=holder
+    ).json()
+    assert len(rest["items"]) == 5
+    assert rest["next_cursor"] is None
+    urgent = world.client.get(f"{SPACES}/me/history?actor_kind=emergency", headers=holder).json()
+    assert [i["professional_rpps"] for i in urgent["items"]] == [RPPS_NURSE] * 3
+    wrong = world.client.get(f"{SPACES}/me/history?actor_kind=nobody", headers=holder)
+    assert wrong.status_code == 422
+
+    page = signed_in(new_context, settings, base_url, world)
+    page.goto("/espace-sante/historique?qui=professional")
+    rows = page.locator("#historique tbody tr")
+    expect(rows).to_have_count(20)
+    expect(page.get_by_label("Qui a accédé")).to_have_value("professional")
+    no_violation(page)
+    page.get_by_role("link", name="Accès plus anciens").click()
+    expect(rows).to_have_count(5)
+    expect(page).to_have_url(re.compile(r"qui=professional"))
+    expect(page.get_by_role("link", name="Accès plus anciens")).to_have_count(0)
+    page.get_by_role("link", name="Accès les plus récents").click()
+    expect(rows).to_have_count(20)
+
+    # Blocking from an emergency row names the nurse by the RPPS the history recorded.
+    page.get_by_label("Qui a accédé").select_option("emergency")
+    page.get_by_role("button", name="Filtrer").click()
+    expect(rows).to_have_count(3)
+    expect(rows.first.locator("input[name=rpps]")).to_have_value(RPPS_NURSE)
+    rows.first.get_by_role("button", name=re.compile("^Bloquer")).click()
+    expect(page.locator("#message-fait")).to_contain_text("Le professionnel est bloqué")
+    refused = world.pro_documents(RPPS_NURSE)
+    assert refused.json()["error"]["code"] == "professional_blocked"
+    assert world.pro_documents().status_code == 200  # the GP is not
+
+
+def test_a_profile_item_changed_since_the_confirmation_is_not_deleted_unseen(
+    new_context: ContextFactory, settings: Settings, base_url: str, world: World
+) -> None:
+    world.open_space()
+    page = signed_in(new_context, settings, base_url, world)
+    page.goto("/espace-sante/profil/allergie/nouveau")
+    page.get_by_label("Substance ou produit").fill("Pénicilline")
+    page.get_by_role("button", name="Enregistrer").click()
+    expect(page.locator("#allergies")).to_contain_text("Pénicilline")
+    page.locator("#allergies").get_by_role("link", name=re.compile("^Supprimer")).click()
+    expect(page.locator("main")).to_contain_text("Pénicilline")
+
+    # Meanwhile the allergy is changed elsewhere (the REST API, another device).
+    holder = world.holder(world.jeanne.id)
+    [allergy] = world.client.get(f"{SPACES}/me/profile", headers=holder).json()["allergies"]
+    url = f"{SPACES}/me/profile/AllergyIntolerance/{allergy['id']}"
+    current = world.client.get(url, headers=holder)
+    changed = current.json() | {"code": {"text": "Amoxicilline"}}
+    put = world.client.put(
+        url, json=changed, headers=holder | {"If-Match": current.headers["ETag"]}
+    )
+    assert put.status_code == 200, put.text
+
+    page.get_by_role("button", name="Supprimer définitivement").click()
+    expect(page.locator("#erreur-suppression")).to_contain_text("modifiée entre-temps")
+    expect(page.locator("main")).to_contain_text("Amoxicilline")
+    no_violation(page)
+    assert world.client.get(url, headers=holder).status_code == 200  # not deleted
+    page.get_by_role("button", name="Supprimer définitivement").click()
+    expect(page.locator("#message-fait")).to_contain_text("supprimée du profil")
+    expect(page.locator("#allergies-vide")).to_be_visible()
+    assert world.client.get(url, headers=holder).status_code == 410
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_profile_deletion_page_passes_axe(
+    new_context: ContextFactory, settings: Settings, base_url: str, world: World, locale: str
+) -> None:
+    world.open_space()
+    page = signed_in(new_context, settings, base_url, world, locale)
+    page.goto("/espace-sante/profil/traitement/nouveau")
+    page.locator("#medicament").fill("Ramipril 5 mg")
+    page.locator("main form button[type=submit]").last.click()
+    page.locator("#traitements a[href*=suppression]").click()
+    expect(page.locator("main form button[type=submit]")).to_be_visible()
+    no_violation(page)
+    if locale == "en-GB":
+        expect(page.get_by_role("heading", level=1)).not_to_have_text(
+            "Supprimer une information du profil médical"
+        )

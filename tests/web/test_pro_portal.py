@@ -10,6 +10,7 @@ import io
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ import segno
 from fastapi.testclient import TestClient
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import update
 
+from carnet.apcv.models import ApcvContext
 from carnet.config import Settings
 from carnet.db import Database
 from carnet.identity.models import Person
@@ -424,3 +427,43 @@ def test_without_a_camera_only_the_file_input_shows(
     expect(page.locator("#photo-carte")).to_have_attribute("accept", "image/*")
     page.wait_for_load_state("networkidle")
     expect(page.locator("#webcam")).to_be_hidden()
+
+
+@pytest.mark.parametrize(("locale", "title"), [("fr-FR", "Lecture expirée"), ("en-GB", None)])
+def test_an_expired_reading_says_to_read_the_card_again(
+    new_context: ContextFactory, web_settings: Settings, base_url: str, setup: Setup, db: Database,
+    locale: str, title: str | None,
+) -> None:  # fmt: skip
+    page = signed_in_page(new_context, web_settings, base_url, setup, locale)
+    page.goto("/pro")
+    page.locator("#code-carte").fill(setup.code())
+    page.locator("#lecture-carte button[type=submit]").click()
+    expect(page).to_have_url(re.compile(r"/pro/patient/[A-Za-z0-9_-]{43}$"))
+    context_url = page.url
+    page.locator("#choix-beneficiaire a").first.click()
+    expect(page.locator("#ins-matricule")).to_be_visible()
+    patient_url = page.url
+    # Time passes: the context reaches its stored expiry (CARNET_APCV_CONTEXT_TTL_SECONDS).
+    public_id = context_url.rsplit("/", 1)[1]
+    with db.session() as s:
+        s.execute(
+            update(ApcvContext)
+            .where(ApcvContext.public_id == public_id)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    for url in (context_url, patient_url, patient_url + "/documents"):
+        response = page.goto(url)
+        assert response is not None
+        assert response.status == 410, url
+        expect(page.locator("#lecture-expiree")).to_be_visible()
+        if title is not None:
+            expect(page.get_by_role("heading", level=1)).to_have_text(title)
+            expect(page.locator("#lecture-expiree")).to_contain_text("Lisez à nouveau sa carte")
+        # Nothing of the patient is shown any more.
+        expect(page.locator("#ins-matricule")).to_have_count(0)
+        expect(page.locator("main")).not_to_contain_text("DUPONT")
+        assert axe_violations(page) == []
+    # "Read a card" leads back to the reading form.
+    page.locator("main").get_by_role("link").last.click()
+    expect(page).to_have_url(re.compile("/pro$"))
+    expect(page.locator("#code-carte")).to_be_visible()

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from carnet.access import schemas
+from carnet.access.policy import ActorKind
 from carnet.access.service import HISTORY_PAGE_MAX, access_service
 from carnet.db import utcnow
 from carnet.dependencies import SessionDep, SpaceCaller
@@ -158,9 +159,18 @@ def history(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=HISTORY_PAGE_MAX)] = 20,
     cursor: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    actor_kind: Annotated[
+        ActorKind | None, Query(description="Only this kind of actor's accesses")
+    ] = None,
 ) -> schemas.HistoryPage:
     return access_service.history_page(
-        session, principal, person, limit=limit, cursor=cursor, now=utcnow()
+        session,
+        principal,
+        person,
+        limit=limit,
+        cursor=cursor,
+        now=utcnow(),
+        actor_kind=actor_kind,
     )
 
 

@@ -112,7 +112,11 @@ class AccessHistory(Base):
     """One access by someone other than the holder, as the holder's access history shows it."""
 
     __tablename__ = "access_history"
-    __table_args__ = (Index("ix_access_history_person_at", "person_id", "at"),)
+    __table_args__ = (
+        Index("ix_access_history_person_at", "person_id", "at"),
+        # The holder's history filtered by kind of actor, newest first (``?actor_kind=``).
+        Index("ix_access_history_person_kind_id", "person_id", "actor_kind", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     person_id: Mapped[int] = mapped_column(BigInteger)
@@ -120,6 +124,9 @@ class AccessHistory(Base):
     actor_kind: Mapped[str] = mapped_column(String(16))
     actor_person_id: Mapped[int | None] = mapped_column(BigInteger)
     professional_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The professional's RPPS when they have one (the directory id above always): what the
+    # holder's "block" action names them by.
+    professional_rpps: Mapped[str | None] = mapped_column(String(11))
     profession_code: Mapped[str | None] = mapped_column(String(4))
     profession_label: Mapped[str | None] = mapped_column(String(100))
     # Who, as shown to the holder (a snapshot: "Dr Claire Morel (RPPS 10001234567)").

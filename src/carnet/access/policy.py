@@ -175,6 +175,8 @@ class SpaceGrant:
     audit_actor: str
     actor_person_id: int | None = None
     professional_id: int | None = None
+    # The professional's RPPS (None for one known by another idNat_PS only), for the history.
+    professional_rpps: str | None = None
     profession_code: str | None = None
     readable_type_codes: frozenset[str] | None = None
     # The grant row behind a professional's or a relative's access (consent, care, emergency…).

@@ -195,10 +195,13 @@ class AccessRepository:
         return row
 
     def history_page(
-        self, person_id: int, *, limit: int, before_id: int | None
+        self, person_id: int, *, limit: int, before_id: int | None, actor_kind: str | None = None
     ) -> Sequence[AccessHistory]:
-        """Newest first; ``limit + 1`` rows are read so the caller knows whether more follow."""
+        """Newest first; ``limit + 1`` rows are read so the caller knows whether more follow.
+        ``actor_kind``: only that kind of actor's accesses."""
         query = select(AccessHistory).where(AccessHistory.person_id == person_id)
+        if actor_kind is not None:
+            query = query.where(AccessHistory.actor_kind == actor_kind)
         if before_id is not None:
             query = query.where(AccessHistory.id < before_id)
         return self.session.scalars(query.order_by(AccessHistory.id.desc()).limit(limit + 1)).all()

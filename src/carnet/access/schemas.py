@@ -106,6 +106,14 @@ class HistoryEntry(BaseModel):
     at: datetime
     actor_kind: str
     who: str | None
+    professional_id: int | None = Field(
+        default=None, description="The professional's directory id (professional actors)"
+    )
+    professional_rpps: str | None = Field(
+        default=None,
+        description="The professional's RPPS (absent for one known by another idNat_PS): "
+        "what POST …/blocks takes",
+    )
     profession_code: str | None
     profession_label: str | None
     what: str

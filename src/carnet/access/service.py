@@ -69,7 +69,8 @@ from carnet.identity.service import find_entry_by_identifier, register_names
 from carnet.mail.after_commit import send_after_commit
 from carnet.mail.service import MailService
 from carnet.rights.service import rights_service
-from carnet.space.service import space_service
+from carnet.space.schemas import SpaceOut
+from carnet.space.service import Transition, space_service
 
 log = logging.getLogger(__name__)
 
@@ -443,6 +444,7 @@ class AccessService:
             actor=kind,
             audit_actor=principal.actor,
             professional_id=acting.professional_id,
+            professional_rpps=acting.rpps,
             profession_code=acting.profession_code,
             profession_label=acting.profession_label,
             specialty_code=acting.specialty_code,
@@ -575,6 +577,7 @@ class AccessService:
                 actor_kind=grant.actor.value,
                 actor_person_id=grant.actor_person_id,
                 professional_id=grant.professional_id,
+                professional_rpps=grant.professional_rpps,
                 profession_code=grant.profession_code,
                 profession_label=grant.profession_label,
                 actor_label=(grant.actor_label or "")[:200] or None,
@@ -753,6 +756,7 @@ class AccessService:
             actor=ActorKind.EMERGENCY if body.kind == "emergency" else ActorKind.REGULATOR,
             audit_actor=principal.actor,
             professional_id=acting.professional_id,
+            professional_rpps=acting.rpps,
             profession_code=acting.profession_code,
             profession_label=acting.profession_label,
             specialty_code=acting.specialty_code,
@@ -773,6 +777,55 @@ class AccessService:
             expires_at=expires,
             notified=notified,
         )
+
+    # == the space's lifecycle (REST /api/v1/spaces/{person}…, the health-space pages) ============
+    # The lifecycle's use cases as every adapter runs them: authorize (LIFECYCLE area), the space
+    # service, record. They live here because ``access`` is the layer above ``space`` (the
+    # import-linter contract): space's service may not import the chokepoint, access may use it.
+
+    def view_space(
+        self, session: Session, principal: Principal, person_ref: str, *, now: datetime
+    ) -> SpaceOut:
+        """The space's state, dates and next actions (404 ``space_not_created`` before creation)."""
+        person_id = self.resolve_person(session, principal, person_ref)
+        grant = self.authorize(session, principal, person_id, Area.LIFECYCLE, Action.READ, now=now)
+        out = space_service.view(session, grant.person_id, now=now)
+        self.record(
+            session, grant, what="lifecycle.read", resource=f"Space/{grant.person_id}", now=now
+        )
+        return out
+
+    def change_space(
+        self,
+        session: Session,
+        settings: Settings,
+        principal: Principal,
+        person_ref: str,
+        transition: Transition,
+        *,
+        now: datetime,
+    ) -> SpaceOut:
+        """Objection, opening, closure, deletion request or reopening, by the holder or the
+        representative of a minor only (403 ``space_access_denied``; 409 when impossible)."""
+        person_id = self.resolve_person(session, principal, person_ref)
+        grant = self.authorize(session, principal, person_id, Area.LIFECYCLE, Action.WRITE, now=now)
+        if grant.actor not in (ActorKind.HOLDER, ActorKind.REPRESENTATIVE):
+            raise Forbidden(
+                "only the holder, or the representative of a minor, may change a space's lifecycle",
+                code="space_access_denied",
+            )
+        how = "representative" if grant.actor is ActorKind.REPRESENTATIVE else "holder"
+        out = space_service.transition(
+            session, settings, grant.person_id, transition, how=how, now=now
+        )
+        self.record(
+            session,
+            grant,
+            what=f"lifecycle.{transition.value}",
+            resource=f"Space/{grant.person_id}",
+            now=now,
+        )
+        return out
 
     # == the holder's settings (REST under /api/v1/spaces/{person}) ===============================
 
@@ -1108,14 +1161,22 @@ class AccessService:
         limit: int,
         cursor: int | None,
         now: datetime,
+        actor_kind: ActorKind | None = None,
     ) -> tuple[SpaceGrant, list[AccessHistory], int | None]:
-        """One page of the access history, newest first, and the cursor of the next page."""
+        """One page of the access history, newest first, and the cursor of the next page;
+        ``actor_kind`` keeps only that kind of actor's accesses (the filter is in the query, so
+        every page is full and the cursor continues within the filter)."""
         grant = self._settings_grant(
             session, principal, person_ref, Action.READ, now, area=Area.HISTORY
         )
         limit = max(1, min(limit, HISTORY_PAGE_MAX))
         rows = list(
-            AccessRepository(session).history_page(grant.person_id, limit=limit, before_id=cursor)
+            AccessRepository(session).history_page(
+                grant.person_id,
+                limit=limit,
+                before_id=cursor,
+                actor_kind=actor_kind.value if actor_kind is not None else None,
+            )
         )
         next_cursor = rows[limit - 1].id if len(rows) > limit else None
         rows = rows[:limit]
@@ -1131,9 +1192,16 @@ class AccessService:
         limit: int,
         cursor: int | None,
         now: datetime,
+        actor_kind: ActorKind | None = None,
     ) -> schemas.HistoryPage:
         _grant, rows, next_cursor = self.history(
-            session, principal, person_ref, limit=limit, cursor=cursor, now=now
+            session,
+            principal,
+            person_ref,
+            limit=limit,
+            cursor=cursor,
+            now=now,
+            actor_kind=actor_kind,
         )
         return schemas.HistoryPage(items=[history_entry(r) for r in rows], next_cursor=next_cursor)
 
@@ -1162,6 +1230,8 @@ def history_entry(row: AccessHistory) -> schemas.HistoryEntry:
         at=row.at,
         actor_kind=row.actor_kind,
         who=row.actor_label,
+        professional_id=row.professional_id,
+        professional_rpps=row.professional_rpps,
         profession_code=row.profession_code,
         profession_label=row.profession_label,
         what=row.what,

@@ -8,7 +8,9 @@ Jobs (``JOBS``, in the order they run):
   after every domain holding space data deleted it (``PURGE_HOOKS``);
 - ``documents.announcements``: tell holders about documents hidden pending an announcement
   consultation, 2 weeks after their upload (R1111-53);
-- ``apcv.purge_expired``, ``cards.purge_nonces``: the card domains' periodic clean-ups.
+- ``apcv.purge_expired``, ``cards.purge_nonces``: the card domains' periodic clean-ups;
+- ``proauth.purge_nonces``, ``operators.purge_nonces``: the expired single-use nonces of the
+  professionals' and the operators' sign-ins.
 
 ``JobsService.run`` runs them once (``carnet jobs run``, or the server every
 ``jobs_interval_seconds``). Each job first claims its ``job_runs`` row (see ``models.py``): a job
@@ -44,6 +46,8 @@ from carnet.exceptions import AppError, NotFound
 from carnet.jobs.repository import JobRepository
 from carnet.logging import get_logger
 from carnet.mail.service import MailService
+from carnet.operators.service import operators_service
+from carnet.proauth.service import proauth_service
 from carnet.profile.service import profile_service
 from carnet.space.service import JOB_BATCH, space_service
 
@@ -170,6 +174,20 @@ def _apcv_purge(ctx: JobContext) -> dict[str, Any]:
 def _cards_purge(ctx: JobContext) -> dict[str, Any]:
     with ctx.database.session() as session:
         removed = cards_service.purge_nonces(session, ctx.now)
+    return {"removed": removed}
+
+
+@job("proauth.purge_nonces", "Delete professionals' sign-in nonces that have expired")
+def _proauth_purge(ctx: JobContext) -> dict[str, Any]:
+    with ctx.database.session() as session:
+        removed = proauth_service.purge_nonces(session, ctx.now)
+    return {"removed": removed}
+
+
+@job("operators.purge_nonces", "Delete operators' sign-in nonces that have expired")
+def _operators_purge(ctx: JobContext) -> dict[str, Any]:
+    with ctx.database.session() as session:
+        removed = operators_service.purge_nonces(session, ctx.now)
     return {"removed": removed}
 
 

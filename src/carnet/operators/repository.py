@@ -79,12 +79,19 @@ class OperatorRepository:
 
     # -- used nonces ----------------------------------------------------------------------------
 
-    def use_nonce(self, nonce: bytes, expires_at: datetime, now: datetime) -> bool:
-        """Record a sign-in challenge's nonce; False if it was already used."""
-        self.session.execute(delete(OperatorUsedNonce).where(OperatorUsedNonce.expires_at < now))
+    def use_nonce(self, nonce: bytes, expires_at: datetime) -> bool:
+        """Record a sign-in challenge's nonce; False if it was already used. Expired nonces are
+        deleted by ``purge_nonces`` (the ``operators.purge_nonces`` job), not on the sign-in."""
         try:
             with self.session.begin_nested():
                 self.session.add(OperatorUsedNonce(nonce=nonce, expires_at=expires_at))
         except IntegrityError:
             return False
         return True
+
+    def purge_nonces(self, now: datetime) -> int:
+        """Delete the nonces of challenges that can no longer be accepted anyway."""
+        result = self.session.execute(
+            delete(OperatorUsedNonce).where(OperatorUsedNonce.expires_at < now)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -5,7 +5,8 @@ one-time enrolment link (``/gestion/enrolement/<token>``; only the token's SHA-2
 link expires after ``INVITATION_TTL``). Opening it registers a passkey (user verification
 required); from then on the operator signs in with it. Sign-in challenges are stateless and
 bound to their purpose (``carnet.kit.passkeys``); the nonce of each accepted challenge is
-recorded, so a replayed assertion is refused.
+recorded, so a replayed assertion is refused (``purge_nonces``, the job
+``operators.purge_nonces``, deletes them once their challenge has expired).
 
 Every change is audited with the acting operator (``operator:<id>``) or the platform (the CLI).
 """
@@ -318,7 +319,7 @@ class OperatorsService:
         except PasskeyRefused as exc:
             raise SignInRefused(exc.message) from exc
         expires = now + timedelta(seconds=settings.card_webauthn_challenge_ttl_seconds + 60)
-        if not repo.use_nonce(nonce, expires, now):
+        if not repo.use_nonce(nonce, expires):
             raise SignInRefused("this sign-in was already used: sign in again")
         passkey.sign_count = sign_count
         passkey.last_used_at = now
@@ -328,6 +329,11 @@ class OperatorsService:
 
     def sign_out(self, session: Session, operator_id: int) -> None:
         _audit(session, operator_principal(operator_id), "operator.sign_out", operator_id)
+
+    def purge_nonces(self, session: Session, now: datetime) -> int:
+        """Delete the used sign-in nonces whose challenge has expired (a replay of those is
+        refused by the challenge check already): the ``operators.purge_nonces`` job."""
+        return OperatorRepository(session).purge_nonces(now)
 
 
 operators_service = OperatorsService()

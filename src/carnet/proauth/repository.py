@@ -61,9 +61,9 @@ class ProAuthRepository:
         return bool(getattr(result, "rowcount", 0) == 1)
 
     # -- nonces
-    def use_nonce(self, digest: bytes, expires_at: datetime, now: datetime) -> bool:
-        """Record a nonce as used; False if it already was (a replay)."""
-        self.session.execute(delete(ProUsedNonce).where(ProUsedNonce.expires_at < now))
+    def use_nonce(self, digest: bytes, expires_at: datetime) -> bool:
+        """Record a nonce as used; False if it already was (a replay). Expired nonces are
+        deleted by ``purge_nonces`` (the ``proauth.purge_nonces`` job), not on the sign-in."""
         if self.session.get(ProUsedNonce, digest) is not None:
             return False
         try:
@@ -72,3 +72,8 @@ class ProAuthRepository:
         except IntegrityError:
             return False  # a concurrent request recorded it first
         return True
+
+    def purge_nonces(self, now: datetime) -> int:
+        """Delete the nonces whose challenge or ID token can no longer be accepted anyway."""
+        result = self.session.execute(delete(ProUsedNonce).where(ProUsedNonce.expires_at < now))
+        return int(getattr(result, "rowcount", 0) or 0)

@@ -14,6 +14,7 @@ authenticator does. The sign count is checked too (``webauthn`` refuses a count 
 grow) but alone it cannot refuse replays: synced passkeys always report 0. Enrolment needs no
 nonce record: the invitation is used once (a conditional update), and a credential id is
 registered once. The OpenID Connect nonce is recorded the same way until the ID token expires.
+Expired nonces are deleted by ``purge_nonces`` (the job ``proauth.purge_nonces``).
 
 Invitation tokens are 32 random bytes shown once (the link); only their SHA-256 is stored.
 
@@ -381,7 +382,7 @@ class ProAuthService:
         expires = datetime.fromtimestamp(
             int.from_bytes(challenge[passkeys.NONCE_BYTES : passkeys.NONCE_BYTES + 4], "big"), UTC
         )
-        if not repo.use_nonce(_nonce_digest("passkey", nonce), expires, now):
+        if not repo.use_nonce(_nonce_digest("passkey", nonce), expires):
             raise SignInRefused("this passkey answer was already used")
         professional = self._active(session, passkey.professional_id)
         passkey.last_used_at = now
@@ -398,7 +399,7 @@ class ProAuthService:
         expires = claims.get("exp")
         if isinstance(nonce, str) and isinstance(expires, int):
             recorded = ProAuthRepository(session).use_nonce(
-                _nonce_digest("oidc", nonce.encode()), datetime.fromtimestamp(expires, UTC), now
+                _nonce_digest("oidc", nonce.encode()), datetime.fromtimestamp(expires, UTC)
             )
             if not recorded:
                 raise SignInRefused("this identity provider answer was already used")
@@ -419,6 +420,11 @@ class ProAuthService:
             detail=f"oidc sub={identity.subject}"[:500],
         )
         return _signed_in(professional)
+
+    def purge_nonces(self, session: Session, now: datetime) -> int:
+        """Delete the used nonces whose challenge or ID token has expired (a replay of those is
+        refused by the expiry check already): the ``proauth.purge_nonces`` job."""
+        return ProAuthRepository(session).purge_nonces(now)
 
     def record_refusal(self, session: Session, method: str, reason: str) -> None:
         """Audit a refused sign-in (its own transaction: the refused one rolled back)."""

@@ -41,7 +41,7 @@ from carnet.identity.service import register_names
 from carnet.profile.service import profile_service
 from carnet.rights.service import rights_service
 from carnet.space.schemas import SpaceOut, SpaceState
-from carnet.space.service import Transition, is_minor, space_service
+from carnet.space.service import Transition, is_minor
 from carnet.web import space_profile as sp
 from carnet.web.holder import SIGN_IN, holder_principal
 from carnet.web.templating import gettext as _t
@@ -56,7 +56,6 @@ HISTORY = BASE + "/historique"
 PRIVACY = BASE + "/confidentialite"
 PAGE_SIZE = 20
 INLINE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
-_RPPS_IN_LABEL = re.compile(r"RPPS (\d{11})")
 
 
 def _(message: str) -> str:
@@ -334,17 +333,12 @@ _ACKNOWLEDGED = frozenset({Transition.CLOSURE, Transition.DELETION_REQUEST})
 def _overview_work(
     session: Session, principal: Principal, whose: Whose, now: datetime
 ) -> SpaceOut | None:
-    grant = access_service.authorize(
-        session, principal, whose.person_id, Area.LIFECYCLE, Action.READ, now=now
-    )
     try:
-        out = space_service.view(session, grant.person_id, now=now)
-    except NotFound:
+        return access_service.view_space(session, principal, whose.ref, now=now)
+    except NotFound as exc:
+        if exc.code != "space_not_created":
+            raise
         return None  # not created yet: the holder may still object or open it
-    access_service.record(
-        session, grant, what="lifecycle.read", resource=f"Space/{grant.person_id}", now=now
-    )
-    return out
 
 
 def _actions(out: SpaceOut | None) -> list[Transition]:
@@ -421,22 +415,8 @@ def _change_work(
     transition: Transition,
     now: datetime,
 ) -> SpaceOut:
-    """What ``POST /api/v1/spaces/{person}/<transition>`` does (space.endpoints._change)."""
-    grant = access_service.authorize(
-        session, principal, whose.person_id, Area.LIFECYCLE, Action.WRITE, now=now
-    )
-    if grant.actor not in (ActorKind.HOLDER, ActorKind.REPRESENTATIVE):
-        raise Forbidden("only the holder or a parent", code="space_access_denied")
-    how = "representative" if grant.actor is ActorKind.REPRESENTATIVE else "holder"
-    out = space_service.transition(session, settings, grant.person_id, transition, how=how, now=now)
-    access_service.record(
-        session,
-        grant,
-        what=f"lifecycle.{transition.value}",
-        resource=f"Space/{grant.person_id}",
-        now=now,
-    )
-    return out
+    """What ``POST /api/v1/spaces/{person}/<transition>`` does: the same service call."""
+    return access_service.change_space(session, settings, principal, whose.ref, transition, now=now)
 
 
 @router.post(BASE + "/action/{action}", response_class=HTMLResponse, response_model=None)
@@ -956,11 +936,42 @@ async def update_profile_item(
 
 def _delete_item_work(
     session: Session, principal: Principal, whose: Whose, resource_type: str, resource_id: str,
-    now: datetime,
+    version: int | None, now: datetime,
 ) -> None:  # fmt: skip
     profile_service.delete(
-        session, principal, whose.ref, resource_type, resource_id, if_match=None, now=now
+        session, principal, whose.ref, resource_type, resource_id, if_match=version, now=now
     )
+
+
+def _confirm_delete_item_page(
+    request: Request, start: Start, kind: sp.Kind, resource: dict[str, Any], version: int,
+    error: str | None = None,
+) -> HTMLResponse:  # fmt: skip
+    item = sp.describe(kind.slug, resource)
+    return _page(
+        request,
+        start,
+        "space/confirm_delete_profile.html",
+        {"item": item, "kind": kind.slug, "version": version, "error": error},
+        status_code=409 if error else 200,
+    )
+
+
+@router.get(
+    PROFILE + "/{slug}/{resource_id}/suppression", response_class=HTMLResponse, response_model=None
+)
+async def confirm_delete_profile_item(
+    request: Request, slug: str, resource_id: str, uow: UnitOfWorkDep
+) -> Response:
+    """What will be deleted, and its consequences, before the holder confirms (as documents)."""
+    kind = _kind(slug)
+    start = await _start(request, uow)
+    if isinstance(start, Response):
+        return start
+    resource, version = await uow.run(
+        _read_work, start.principal, start.whose, kind.resource_type, resource_id[:64], utcnow()
+    )
+    return _confirm_delete_item_page(request, start, kind, resource, version)
 
 
 @router.post(
@@ -973,10 +984,25 @@ async def delete_profile_item(
     start = await _start(request, uow)
     if isinstance(start, Response):
         return start
-    await uow.run(
-        _delete_item_work, start.principal, start.whose, kind.resource_type, resource_id[:64],
-        utcnow(),
-    )  # fmt: skip
+    form = await request.form()
+    # The version confirmed: a change made since (another device) is not deleted unseen.
+    version_text = _field(form, "version")
+    version = int(version_text) if version_text.isdigit() and len(version_text) <= 9 else None
+    try:
+        await uow.run(
+            _delete_item_work, start.principal, start.whose, kind.resource_type,
+            resource_id[:64], version, utcnow(),
+        )  # fmt: skip
+    except AppError as exc:
+        if exc.code != "version_conflict":
+            raise
+        resource, current = await uow.run(
+            _read_work, start.principal, start.whose, kind.resource_type, resource_id[:64],
+            utcnow(),
+        )  # fmt: skip
+        return _confirm_delete_item_page(
+            request, start, kind, resource, current, _error_text(request, exc)
+        )
     return _redirect(start.whose, PROFILE, "profile-deleted")
 
 
@@ -1023,10 +1049,15 @@ def _what(request: Request, what: str) -> str:
 
 
 def _history_work(
-    session: Session, principal: Principal, whose: Whose, cursor: int | None, now: datetime
+    session: Session,
+    principal: Principal,
+    whose: Whose,
+    cursor: int | None,
+    kind: ActorKind | None,
+    now: datetime,
 ) -> access_schemas.HistoryPage:
     return access_service.history_page(
-        session, principal, whose.ref, limit=PAGE_SIZE, cursor=cursor, now=now
+        session, principal, whose.ref, limit=PAGE_SIZE, cursor=cursor, now=now, actor_kind=kind
     )
 
 
@@ -1039,20 +1070,24 @@ async def history(request: Request, uow: UnitOfWorkDep) -> Response:
     cursor = int(before) if before.isdigit() and 0 < len(before) <= 18 else None
     kind = request.query_params.get("qui", "")
     kind = kind if kind in ACTOR_KINDS else ""
-    page = await uow.run(_history_work, start.principal, start.whose, cursor, utcnow())
-    rows = []
-    for entry in page.items:
-        if kind and entry.actor_kind != kind:
-            continue
-        found = _RPPS_IN_LABEL.search(entry.who or "")
-        rows.append(
-            {
-                "entry": entry,
-                "kind": _t(request, ACTOR_KINDS.get(entry.actor_kind, entry.actor_kind)),
-                "what": _what(request, entry.what),
-                "rpps": found.group(1) if found else None,
-            }
-        )
+    page = await uow.run(
+        _history_work,
+        start.principal,
+        start.whose,
+        cursor,
+        ActorKind(kind) if kind else None,
+        utcnow(),
+    )
+    rows = [
+        {
+            "entry": entry,
+            "kind": _t(request, ACTOR_KINDS.get(entry.actor_kind, entry.actor_kind)),
+            "what": _what(request, entry.what),
+            # The professional as the access service recorded them (blocks are by RPPS).
+            "rpps": entry.professional_rpps,
+        }
+        for entry in page.items
+    ]
     return _page(
         request,
         start,
