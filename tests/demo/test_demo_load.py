@@ -13,11 +13,14 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from carnet.db import Database
+from carnet.db import Database, utcnow
 from carnet.demo.loader import EXPECTED, scan_queries, write_population
 from carnet.demo.population import CSV_COLUMNS
+from carnet.directory.schemas import ProfessionalRef
+from carnet.directory.service import directory_service
 from carnet.identity.importer import import_register
 from carnet.identity.oids import OID_BY_KIND
+from carnet.operators.service import operators_service
 
 from ..conftest import TokenFactory
 
@@ -146,7 +149,55 @@ def test_demo_load_is_idempotent_and_its_client_and_examples_work(
         assert bundle.status_code == 200, bundle.text
         titles = sorted(e["resource"]["description"] for e in bundle.json()["entry"])
         assert titles == ["Bilan sanguin", "Volet de synthese medicale"]
+
+        _check_portal_accounts(db, app_client, first.stdout, second.stdout)
+        # An operator disabled in the back office stays disabled: no link, and no failure.
+        with db.session() as s:
+            (demo_operator,) = [
+                o for o in operators_service.list(s) if o.email == "agent.demo@carnet-demo.fr"
+            ]
+            operators_service.disable(s, demo_operator.id, utcnow())
+        third = _demo_load(database_url, data_dir, 400)
+        assert third.returncode == 0, third.stderr
+        assert "disabled in the back office" in third.stdout
+        assert "/gestion/enrolement/" not in third.stdout
     finally:
         state.unlink(missing_ok=True)
         for path in Path(data_dir).glob("demo-population-*.csv"):
             path.unlink()
+
+
+def _enrolment_links(stdout: str) -> dict[str, str]:
+    """The web portals' printed one-time links: doctor, pharmacist, operator → path."""
+    section = stdout.split("Web portals (", 1)[1]
+    links = re.findall(r"https?://[^/\s]+(/(?:pro|gestion)/enrolement/[A-Za-z0-9_-]+)", section)
+    assert len(links) == 3, section
+    return dict(zip(("doctor", "pharmacist", "operator"), links, strict=True))
+
+
+def _check_portal_accounts(db: Database, app_client: TestClient, first: str, second: str) -> None:
+    """Every demo account of the web portals is printed with a working enrolment link; a second
+    run prints new links and creates no second account."""
+    assert "/carte/activer" in first
+    assert "children attached" in first
+    assert "carnet mail list" in first
+    assert "Pharmacist Julien Lefèvre-Dubois" in first
+    old, new = _enrolment_links(first), _enrolment_links(second)
+    assert all(old[who] != new[who] for who in new)  # fresh links each run
+    expected = {
+        "doctor": "Claire Morel",
+        "pharmacist": "Julien Lefèvre-Dubois",
+        "operator": "Agent de démonstration",
+    }
+    for who, path in new.items():
+        page = app_client.get(path)
+        assert page.status_code == 200, (who, page.text[:300])
+        assert expected[who] in page.text, who
+    # The operator's earlier link stopped working when the new one was made.
+    assert app_client.get(old["operator"]).status_code == 404
+    with db.session() as s:
+        operators = [o for o in operators_service.list(s) if o.email == "agent.demo@carnet-demo.fr"]
+        assert [(o.role, o.active) for o in operators] == [("admin", True)]
+        for rpps, profession in (("10100000017", "10"), ("10100000025", "21")):
+            professional = directory_service.professional_for_sign_in(s, ProfessionalRef(rpps=rpps))
+            assert professional.profession_code == profession

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from carnet.config import get_settings
+from carnet.config import Settings, get_settings
 
 app = typer.Typer(no_args_is_help=True, help="Synthetic population and demo data.")
 
@@ -168,8 +168,54 @@ def load(
             "The doctor's software reads them in FHIR (scope dmp):"
             f" {base}/fhir/DocumentReference?patient=Patient/{spaces.person_ids[0]}",
         ]
+    lines += _portal_lines(settings, card.holder, card.dependants)
     lines.append(f"API reference: {base}/api/openapi.json")
     typer.echo("\n".join(lines))
+
+
+def _portal_lines(settings: Settings, holder: dict[str, str] | None, children: int) -> list[str]:
+    """The web portals' demo accounts and how to sign in as each (new one-time links)."""
+    from carnet.commands_support import database
+    from carnet.demo.portals import load_portal_demo
+
+    portals = load_portal_demo(database(), settings)
+    # The pages' passkeys are bound to this origin (localhost: a secure context over http).
+    web = settings.card_webauthn_origin.rstrip("/")
+    lines = ["", f"Web portals ({web}; passkeys work on this address only):"]
+    if holder is not None:
+        year, month, day = holder["birth_date"].split("-")
+        lines += [
+            f"- Insured person, parent of {children} children attached to the card:"
+            f" activate the card at {web}/carte/activer",
+            f"    NIR {holder['nir']}, birth date {day}/{month}/{year}, e-mail {holder['email']}",
+            "    The e-mailed code: `.venv/bin/carnet mail list`, then"
+            " `.venv/bin/carnet mail show ID`.",
+            "    Then Ma carte (QR code), délégations, historique, and the health space"
+            f" {web}/espace-sante",
+            "    (the children's spaces too). One card per person: activate it either here or"
+            " with the wallet above.",
+        ]
+    lines += [
+        f"- Doctor {portals.doctor.name}: open once to create a passkey, then sign in at"
+        f" {web}/pro/connexion",
+        f"    {web}{portals.doctor.enrol_path}",
+        f"- Pharmacist {portals.pharmacist.name}: the same",
+        f"    {web}{portals.pharmacist.enrol_path}",
+    ]
+    if portals.operator is None:
+        lines.append(
+            f"- Back-office operator {portals.operator_email}: disabled in the back office, no"
+            " link (`carnet operators create` makes another account)"
+        )
+    else:
+        lines += [
+            f"- Back-office operator {portals.operator.name} ({portals.operator_email}, role"
+            " admin" + (", new" if portals.operator_new else "") + "): open once to create a"
+            f" passkey, then sign in at {web}/gestion/connexion",
+            f"    {web}{portals.operator.enrol_path}",
+        ]
+    lines.append("  (each link works once and expires; every `make run` prints new ones)")
+    return lines
 
 
 population_app = typer.Typer(
