@@ -5,16 +5,12 @@ axe-core on every page of the sign-in in French and English."""
 
 from __future__ import annotations
 
-import base64
-import os
 import re
 import time
 from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from playwright.sync_api import BrowserContext, CDPSession, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 from sqlalchemy import select
 
 from carnet.audit.models import AuditEvent
@@ -25,34 +21,11 @@ from carnet.proauth.service import proauth_service
 from carnet.web.pro_session import ProSession, session_identity
 from tests.proauth.conftest import RPPS_MOREL, RPPS_NEW, Professionals
 from tests.proauth.oidc_provider import OidcProvider, psc_claims
+from tests.web.authenticator import UnknownPasskey, virtual_authenticator
 from tests.web.conftest import ContextFactory, axe_violations
 from tests.web.sessions import sign_in_as
 
 LOCALES = ["fr-FR", "en-GB"]
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def authenticator(context: BrowserContext, page: Page) -> tuple[CDPSession, str]:
-    """Chromium's virtual authenticator: resident keys, user verification on."""
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    created = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
-    return cdp, str(created["authenticatorId"])
 
 
 def invite(db: Database, settings: Settings, *, hours_ago: int = 0) -> str:
@@ -158,7 +131,7 @@ def test_passkey_enrolment_sign_out_and_passkey_sign_in(
     page = context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda e: problems.append(str(e)))
-    authenticator(context, page)
+    virtual_authenticator(context, page)
     page.goto(link)
     expect(page.locator(".fr-text--lead")).to_contain_text("Claire Morel")
     page.get_by_label("Nom de la clé (facultatif)").fill("Ordinateur du cabinet")
@@ -195,7 +168,7 @@ def test_signed_in_professional_adds_and_removes_a_passkey(
     oidc_provider.sign_in_as(psc_claims("8" + RPPS_MOREL, "CLAIRE", "MOREL"))
     context = new_context()
     page = context.new_page()
-    authenticator(context, page)
+    virtual_authenticator(context, page)
     page.goto("/pro/connexion")
     page.get_by_role("link", name="Se connecter avec Pro Santé Connect").click()
     signed_in_as(page, "Claire Morel")
@@ -230,25 +203,7 @@ def test_unknown_passkey_is_refused(
 ) -> None:
     context = new_context()
     page = context.new_page()
-    cdp, authenticator_id = authenticator(context, page)
-    key = ec.generate_private_key(ec.SECP256R1())
-    pkcs8 = key.private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    cdp.send(
-        "WebAuthn.addCredential",
-        {
-            "authenticatorId": authenticator_id,
-            "credential": {
-                "credentialId": _b64(os.urandom(16)),
-                "isResidentCredential": True,
-                "rpId": "localhost",
-                "privateKey": _b64(pkcs8),
-                "userHandle": _b64(os.urandom(16)),
-                "signCount": 0,
-            },
-        },
-    )
+    virtual_authenticator(context, page, UnknownPasskey())
     page.goto("/pro/connexion")
     page.get_by_role("button", name="Se connecter avec une clé d’accès").click()
     expect(page.locator("#connexion-pro-message")).to_contain_text(
@@ -306,7 +261,7 @@ def test_account_with_passkeys_has_no_serious_violation(
             new_context, pro_settings, base_url, professionals.morel_id, locale
         )
         page = context.new_page()
-        authenticator(context, page)
+        virtual_authenticator(context, page)
         page.goto("/pro/compte")
         page.get_by_role("button", name=re.compile("Ajouter une clé d’accès|Add a passkey")).click()
         expect(page.locator("#cles tbody tr")).to_have_count(1 if locale == "fr-FR" else 2)

@@ -37,9 +37,9 @@ from tests.apcv.conftest import (  # noqa: F401 - fixtures
 )
 from tests.conftest import HolderHeaders
 from tests.factories import add_person
+from tests.web.authenticator import UnknownPasskey, virtual_authenticator
 from tests.web.conftest import ContextFactory, axe_violations
 from tests.web.sessions import sign_in_as
-from tests.web.test_card_journey import virtual_authenticator
 
 LOCALES = ["fr-FR", "en-GB"]
 
@@ -145,17 +145,8 @@ def test_an_unknown_passkey_is_refused_with_a_message(
     make_operator(db, "admin")
     context = new_context()
     page = context.new_page()
-    virtual_authenticator(context, page)
+    virtual_authenticator(context, page, UnknownPasskey())
     page.goto("/gestion/connexion")
-    page.evaluate(
-        """async () => {
-            await navigator.credentials.create({publicKey: {
-                challenge: new Uint8Array(32), rp: {id: 'localhost', name: 'x'},
-                user: {id: new Uint8Array(16), name: 'x', displayName: 'x'},
-                pubKeyCredParams: [{type: 'public-key', alg: -7}],
-                authenticatorSelection: {residentKey: 'required', userVerification: 'required'}}});
-        }"""
-    )
     page.locator("#bouton-connexion").click()
     expect(page.locator("#connexion-message")).to_contain_text("La connexion n’a pas abouti")
     no_violation(page)

@@ -5,7 +5,6 @@ children, scan the QR code from the screen, and a professional's software reads 
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 import time
@@ -13,10 +12,9 @@ from dataclasses import dataclass
 
 import pytest
 import zxingcpp
-from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from PIL import Image
-from playwright.sync_api import BrowserContext, CDPSession, Page, expect
+from playwright.sync_api import Page, expect
 
 from carnet.config import Settings
 from carnet.db import Database
@@ -32,6 +30,7 @@ from tests.cards.conftest import cover
 from tests.cards.test_passkey import VerifyingAuthenticator, proofed_activation, register
 from tests.conftest import TokenFactory
 from tests.factories import add_person
+from tests.web.authenticator import UnknownPasskey, virtual_authenticator
 from tests.web.conftest import ContextFactory, axe_violations
 
 
@@ -73,52 +72,6 @@ def passkey(
     registered = register(app_client, settings, activation_id, device)
     assert registered.status_code == 201, registered.text
     return device
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def virtual_authenticator(
-    context: BrowserContext, page: Page, device: VerifyingAuthenticator | None = None
-) -> CDPSession:
-    """Chromium's virtual authenticator (user verification on), holding ``device``'s passkey."""
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    created = cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "internal",
-                "hasResidentKey": True,
-                "hasUserVerification": True,
-                "isUserVerified": True,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
-    if device is not None:
-        pkcs8 = device.private_key.private_bytes(
-            serialization.Encoding.DER,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        cdp.send(
-            "WebAuthn.addCredential",
-            {
-                "authenticatorId": created["authenticatorId"],
-                "credential": {
-                    "credentialId": _b64(device.credential_id),
-                    "isResidentCredential": True,
-                    "rpId": "localhost",
-                    "privateKey": _b64(pkcs8),
-                    "userHandle": _b64(device.user_handle),
-                    "signCount": device.sign_count,
-                },
-            },
-        )
-    return cdp
 
 
 @pytest.fixture
@@ -272,18 +225,9 @@ def test_an_unknown_passkey_is_refused_with_a_message(
 ) -> None:
     context = new_context()
     page = context.new_page()
-    cdp = virtual_authenticator(context, page)  # an authenticator without Jeanne's passkey
+    # An authenticator without Jeanne's passkey, holding one the platform never registered.
+    cdp = virtual_authenticator(context, page, UnknownPasskey())
     page.goto("/carte/connexion")
-    # A passkey of this site that the platform never registered.
-    page.evaluate(
-        """async () => {
-            await navigator.credentials.create({publicKey: {
-                challenge: new Uint8Array(32), rp: {id: 'localhost', name: 'x'},
-                user: {id: new Uint8Array(16), name: 'x', displayName: 'x'},
-                pubKeyCredParams: [{type: 'public-key', alg: -7}],
-                authenticatorSelection: {residentKey: 'required', userVerification: 'required'}}});
-        }"""
-    )
     page.get_by_role("button", name="Se connecter avec ma carte").click()
     expect(page.locator("#connexion-message")).to_contain_text("La connexion n’a pas abouti")
     expect(page).to_have_url(re.compile("/carte/connexion$"))

@@ -37,10 +37,11 @@ from tests.cards.conftest import cover
 from tests.cards.test_passkey import VerifyingAuthenticator, creation, passkey_code, to_json
 from tests.conftest import TokenFactory
 from tests.factories import add_person
+from tests.web.authenticator import virtual_authenticator
 from tests.web.browser import free_port, live_server
 from tests.web.conftest import ContextFactory, axe_violations
 from tests.web.sessions import sign_in_as
-from tests.web.test_card_journey import scan, virtual_authenticator
+from tests.web.test_card_journey import scan
 
 API = "/api/v1/card"
 PARIS = ZoneInfo("Europe/Paris")
@@ -366,20 +367,7 @@ def test_a_passkey_without_user_verification_is_refused(
 ) -> None:
     context = new_context()
     page = context.new_page()
-    cdp = context.new_cdp_session(page)
-    cdp.send("WebAuthn.enable")
-    cdp.send(
-        "WebAuthn.addVirtualAuthenticator",
-        {
-            "options": {
-                "protocol": "ctap2",
-                "transport": "usb",
-                "hasResidentKey": True,
-                "hasUserVerification": False,
-                "automaticPresenceSimulation": True,
-            }
-        },
-    )
+    virtual_authenticator(context, page, user_verification=False)
     page.goto("/carte/activer")
     email = unique_email("jeanne")
     fill_identity(page, family.jeanne, email)

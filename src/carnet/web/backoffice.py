@@ -548,6 +548,20 @@ def _set_status(
     return True
 
 
+async def _card_target(
+    request: Request, uow: UnitOfWork, person_id: int, action: str
+) -> tuple[Allowed, Found] | Response:
+    """The operator allowed to change cards and the person an action is about, or the
+    response instead (sign-in, 403, or 404 for an unknown person or action)."""
+    allowed = await authorize(request, uow, Permission.CHANGE_CARDS)
+    if isinstance(allowed, Response):
+        return allowed
+    found = await uow.run(_read_person, allowed.principal, person_id)
+    if found is None or action not in CARD_ACTIONS:
+        return _not_found(request, allowed)
+    return allowed, found
+
+
 def _action_page(
     request: Request,
     allowed: Allowed,
@@ -581,12 +595,10 @@ def _action_page(
 async def card_action_page(
     request: Request, uow: UnitOfWorkDep, person_id: int, action: str
 ) -> Response:
-    allowed = await authorize(request, uow, Permission.CHANGE_CARDS)
-    if isinstance(allowed, Response):
-        return allowed
-    found = await uow.run(_read_person, allowed.principal, person_id)
-    if found is None or action not in CARD_ACTIONS:
-        return _not_found(request, allowed)
+    target = await _card_target(request, uow, person_id, action)
+    if isinstance(target, Response):
+        return target
+    allowed, found = target
     return _action_page(request, allowed, found, action)
 
 
@@ -601,12 +613,10 @@ async def card_action(
     reason: Annotated[str, Form(max_length=2000)] = "",
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    allowed = await authorize(request, uow, Permission.CHANGE_CARDS)
-    if isinstance(allowed, Response):
-        return allowed
-    found = await uow.run(_read_person, allowed.principal, person_id)
-    if found is None or action not in CARD_ACTIONS:
-        return _not_found(request, allowed)
+    target = await _card_target(request, uow, person_id, action)
+    if isinstance(target, Response):
+        return target
+    allowed, found = target
     text = " ".join(reason.split())
     if not REASON_MIN <= len(text) <= REASON_MAX or confirm != "oui":
         problem = (
@@ -750,9 +760,9 @@ OPERATOR_REFUSED = {
 }
 
 
-def _operators_page(
+async def _operators_page(
     request: Request,
-    uow_result: list[OperatorOut],
+    uow: UnitOfWork,
     allowed: Allowed,
     *,
     form: dict[str, str] | None = None,
@@ -761,12 +771,13 @@ def _operators_page(
     notice: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    """The agents' page, with the list as it is now (after the change the route just made)."""
     return _page(
         request,
         "backoffice/operators.html",
         allowed.operator,
         {
-            "operators": uow_result,
+            "operators": await uow.run(operators_service.list),
             "roles": list(ROLES),
             "role_hints": ROLE_HINTS,
             "form": form or {"name": "", "email": "", "role": "support"},
@@ -787,7 +798,7 @@ async def operators(request: Request, uow: UnitOfWorkDep) -> Response:
     allowed = await authorize(request, uow, Permission.MANAGE_OPERATORS)
     if isinstance(allowed, Response):
         return allowed
-    return _operators_page(request, await uow.run(operators_service.list), allowed)
+    return await _operators_page(request, uow, allowed)
 
 
 @router.post(OPERATORS, response_class=HTMLResponse, response_model=None)
@@ -808,20 +819,15 @@ async def create_operator(
         )
     except AppError as exc:
         error = _message(request, exc, OPERATOR_REFUSED, _("La création n’a pas abouti."))
-        return _operators_page(
+        return await _operators_page(
             request,
-            await uow.run(operators_service.list),
+            uow,
             allowed,
             form=form,
             error=error,
             status_code=422 if exc.status_code != 409 else 409,
         )
-    return _operators_page(
-        request,
-        await uow.run(operators_service.list),
-        allowed,
-        link=_link_of(request, invitation),
-    )
+    return await _operators_page(request, uow, allowed, link=_link_of(request, invitation))
 
 
 def _create(session: Session, *, name: str, email: str, role: str, actor: Principal) -> Invitation:
@@ -866,13 +872,11 @@ async def change_operator(
             return _not_found(request, allowed)
     except AppError as exc:
         error = _message(request, exc, OPERATOR_REFUSED, _("L’opération n’a pas abouti."))
-        return _operators_page(
+        return await _operators_page(
             request,
-            await uow.run(operators_service.list),
+            uow,
             allowed,
             error=error,
             status_code=exc.status_code if exc.status_code in (404, 409) else 422,
         )
-    return _operators_page(
-        request, await uow.run(operators_service.list), allowed, link=link, notice=notice
-    )
+    return await _operators_page(request, uow, allowed, link=link, notice=notice)

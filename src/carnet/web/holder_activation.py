@@ -96,6 +96,10 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _base(mode: str) -> str:
+    return ACTIVATE if mode == "activate" else LOST
+
+
 def _birth_date(day: str, month: str, year: str) -> str | None:
     """``YYYY-MM-DD`` from the three fields (``00`` allowed: a partly unknown birth date)."""
     day, month, year = day.strip(), month.strip(), year.strip()
@@ -142,7 +146,7 @@ def _page(
             "activation_id": activation_id,
             "form": form or {},
             "error": error,
-            "base": ACTIVATE if mode == "activate" else LOST,
+            "base": _base(mode),
         },
         status_code=status_code,
     )
@@ -195,8 +199,7 @@ async def _start(
             error=_t(request, _identity_message(exc, refused)),
             status_code=exc.status_code if exc.status_code < 500 else 422,
         )
-    base = ACTIVATE if mode == "activate" else LOST
-    return RedirectResponse(f"{base}/{started.activation_id}", status_code=303)
+    return RedirectResponse(f"{_base(mode)}/{started.activation_id}", status_code=303)
 
 
 async def _show(request: Request, uow: UnitOfWorkDep, mode: str, activation_id: str) -> Response:
@@ -235,7 +238,6 @@ async def _confirm(
             status_code=422,
         )
     method = cards_service.confirm_email if mode == "activate" else cards_service.confirm_lost_phone
-    base = ACTIVATE if mode == "activate" else LOST
     try:
         await uow.run(method, _settings(request), activation_id, code, utcnow())
     except AppError as exc:
@@ -253,43 +255,55 @@ async def _confirm(
         return _page(
             request, mode, "over", error=_t(request, ACTIVATION_OVER), status_code=exc.status_code
         )
-    return RedirectResponse(f"{base}/{activation_id}", status_code=303)
+    return RedirectResponse(f"{_base(mode)}/{activation_id}", status_code=303)
+
+
+def _identity_and_code_routes(mode: str, base: str) -> None:
+    """The steps both flows share: the identity form, the current step's page, the e-mail code."""
+
+    @router.get(base, response_class=HTMLResponse, name=f"{mode}_page")
+    def identity_page(request: Request) -> HTMLResponse:
+        return _page(request, mode, "identity")
+
+    @router.post(base, response_class=HTMLResponse, response_model=None, name=f"{mode}_start")
+    async def identity(
+        request: Request,
+        uow: UnitOfWorkDep,
+        nir: Annotated[str, Form(max_length=100)] = "",
+        day: Annotated[str, Form(max_length=10)] = "",
+        month: Annotated[str, Form(max_length=10)] = "",
+        year: Annotated[str, Form(max_length=10)] = "",
+        email: Annotated[str, Form(max_length=400)] = "",
+    ) -> Response:
+        return await _start(request, uow, mode, nir, day, month, year, email)
+
+    @router.get(
+        base + "/{activation_id}",
+        response_class=HTMLResponse,
+        response_model=None,
+        name=f"{mode}_step",
+    )
+    async def step(request: Request, uow: UnitOfWorkDep, activation_id: str) -> Response:
+        return await _show(request, uow, mode, activation_id)
+
+    @router.post(
+        base + "/{activation_id}/code",
+        response_class=HTMLResponse,
+        response_model=None,
+        name=f"{mode}_code",
+    )
+    async def confirm_code(
+        request: Request,
+        uow: UnitOfWorkDep,
+        activation_id: str,
+        code: Annotated[str, Form(max_length=40)] = "",
+    ) -> Response:
+        return await _confirm(request, uow, mode, activation_id, code)
 
 
 # -- activation ----------------------------------------------------------------------------------
 
-
-@router.get(ACTIVATE, response_class=HTMLResponse)
-def activate_page(request: Request) -> HTMLResponse:
-    return _page(request, "activate", "identity")
-
-
-@router.post(ACTIVATE, response_class=HTMLResponse, response_model=None)
-async def activate_start(
-    request: Request,
-    uow: UnitOfWorkDep,
-    nir: Annotated[str, Form(max_length=100)] = "",
-    day: Annotated[str, Form(max_length=10)] = "",
-    month: Annotated[str, Form(max_length=10)] = "",
-    year: Annotated[str, Form(max_length=10)] = "",
-    email: Annotated[str, Form(max_length=400)] = "",
-) -> Response:
-    return await _start(request, uow, "activate", nir, day, month, year, email)
-
-
-@router.get(ACTIVATE + "/{activation_id}", response_class=HTMLResponse, response_model=None)
-async def activate_step(request: Request, uow: UnitOfWorkDep, activation_id: str) -> Response:
-    return await _show(request, uow, "activate", activation_id)
-
-
-@router.post(ACTIVATE + "/{activation_id}/code", response_class=HTMLResponse, response_model=None)
-async def activate_code(
-    request: Request,
-    uow: UnitOfWorkDep,
-    activation_id: str,
-    code: Annotated[str, Form(max_length=40)] = "",
-) -> Response:
-    return await _confirm(request, uow, "activate", activation_id, code)
+_identity_and_code_routes("activate", ACTIVATE)
 
 
 def _passkey_error(request: Request, exc: AppError) -> JSONResponse:
@@ -367,35 +381,4 @@ async def activate_passkey(
 
 # -- lost phone ----------------------------------------------------------------------------------
 
-
-@router.get(LOST, response_class=HTMLResponse)
-def lost_page(request: Request) -> HTMLResponse:
-    return _page(request, "lost", "identity")
-
-
-@router.post(LOST, response_class=HTMLResponse, response_model=None)
-async def lost_start(
-    request: Request,
-    uow: UnitOfWorkDep,
-    nir: Annotated[str, Form(max_length=100)] = "",
-    day: Annotated[str, Form(max_length=10)] = "",
-    month: Annotated[str, Form(max_length=10)] = "",
-    year: Annotated[str, Form(max_length=10)] = "",
-    email: Annotated[str, Form(max_length=400)] = "",
-) -> Response:
-    return await _start(request, uow, "lost", nir, day, month, year, email)
-
-
-@router.get(LOST + "/{activation_id}", response_class=HTMLResponse, response_model=None)
-async def lost_step(request: Request, uow: UnitOfWorkDep, activation_id: str) -> Response:
-    return await _show(request, uow, "lost", activation_id)
-
-
-@router.post(LOST + "/{activation_id}/code", response_class=HTMLResponse, response_model=None)
-async def lost_code(
-    request: Request,
-    uow: UnitOfWorkDep,
-    activation_id: str,
-    code: Annotated[str, Form(max_length=40)] = "",
-) -> Response:
-    return await _confirm(request, uow, "lost", activation_id, code)
+_identity_and_code_routes("lost", LOST)

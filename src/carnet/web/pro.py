@@ -451,6 +451,13 @@ def _rights(read: apcv_schemas.BeneficiaryRead) -> dict[str, Any]:
     }
 
 
+def _space_of(
+    session: Session, principal: Principal, context_id: str, ref: str, now: datetime
+) -> str:
+    """The health space (as the services name it) of the beneficiary ``ref`` of this reading."""
+    return str(_patient(session, principal, context_id, ref, now).person_id)
+
+
 def _read_patient(
     session: Session, principal: Principal, context_id: str, ref: str, now: datetime
 ) -> Patient:
@@ -481,25 +488,27 @@ def _read_patient(
 
 @router.get(PATIENT + "/{context_id}", response_class=HTMLResponse, response_model=None)
 async def patient_choice(request: Request, uow: UnitOfWorkDep, context_id: str) -> Response:
-    pro = _signed_in(request)
-    if pro is None:
-        return _not_signed_in()
-    try:
-        patient = await uow.run(_patient, pro_principal(pro), context_id, None, datetime.now(UTC))
-    except CONTEXT_ERRORS as exc:
-        return _context_problem(request, exc)
-    return render(request, "pro/patient.html", {"patient": patient, "pro": pro})
+    return await _patient_page(request, uow, context_id, None)
 
 
 @router.get(PATIENT + "/{context_id}/{ref}", response_class=HTMLResponse, response_model=None)
 async def patient_view(request: Request, uow: UnitOfWorkDep, context_id: str, ref: str) -> Response:
+    return await _patient_page(request, uow, context_id, ref)
+
+
+async def _patient_page(
+    request: Request, uow: UnitOfWorkDep, context_id: str, ref: str | None
+) -> Response:
+    """A reading's beneficiaries to choose from (``ref`` None), or the one chosen, read."""
     pro = _signed_in(request)
     if pro is None:
         return _not_signed_in()
+    principal, now = pro_principal(pro), datetime.now(UTC)
     try:
-        patient = await uow.run(
-            _read_patient, pro_principal(pro), context_id, ref, datetime.now(UTC)
-        )
+        if ref is None:
+            patient = await uow.run(_patient, principal, context_id, None, now)
+        else:
+            patient = await uow.run(_read_patient, principal, context_id, ref, now)
     except CONTEXT_ERRORS as exc:
         return _context_problem(request, exc)
     return render(request, "pro/patient.html", {"patient": patient, "pro": pro})
@@ -621,6 +630,18 @@ def _base(context_id: str, ref: str) -> str:
     return f"{PATIENT}/{context_id}/{ref}"
 
 
+async def _patient_documents(
+    request: Request, uow: UnitOfWorkDep, pro: ProSession, context_id: str, ref: str
+) -> Patient | Response:
+    """The patient and their documents (or why not), or the page for a reading gone stale."""
+    try:
+        return await uow.run(
+            _documents, pro_principal(pro), pro, context_id, ref, datetime.now(UTC)
+        )
+    except CONTEXT_ERRORS as exc:
+        return _context_problem(request, exc)
+
+
 @router.get(
     PATIENT + "/{context_id}/{ref}/documents", response_class=HTMLResponse, response_model=None
 )
@@ -636,12 +657,9 @@ async def documents(
     pro = _signed_in(request)
     if pro is None:
         return _not_signed_in()
-    try:
-        patient = await uow.run(
-            _documents, pro_principal(pro), pro, context_id, ref, datetime.now(UTC)
-        )
-    except CONTEXT_ERRORS as exc:
-        return _context_problem(request, exc)
+    patient = await _patient_documents(request, uow, pro, context_id, ref)
+    if isinstance(patient, Response):
+        return patient
     notice = None
     if depose is not None:
         notice = _t(request, "Le document a été déposé dans l’espace santé du patient.")
@@ -666,10 +684,8 @@ def _content(
     document_id: str,
     now: datetime,
 ) -> tuple[bytes, doc_schemas.DocumentOut]:
-    patient = _patient(session, principal, context_id, ref, now)
-    content = documents_service.content(
-        session, settings, principal, str(patient.person_id), document_id, now=now
-    )
+    space = _space_of(session, principal, context_id, ref, now)
+    content = documents_service.content(session, settings, principal, space, document_id, now=now)
     return content.data, content.document
 
 
@@ -735,12 +751,11 @@ def _upload(
     filename: str | None,
     now: datetime,
 ) -> None:
-    patient = _patient(session, principal, context_id, ref, now)
     documents_service.create(
         session,
         settings,
         principal,
-        str(patient.person_id),
+        _space_of(session, principal, context_id, ref, now),
         meta,
         data,
         "application/pdf",
@@ -759,12 +774,10 @@ async def _refresh(
     status_code: int,
     **values: Any,
 ) -> Response:
-    try:
-        patient = await uow.run(
-            _documents, pro_principal(pro), pro, context_id, ref, datetime.now(UTC)
-        )
-    except CONTEXT_ERRORS as exc:
-        return _context_problem(request, exc)
+    """The documents page again, after a refused upload, deletion or emergency access."""
+    patient = await _patient_documents(request, uow, pro, context_id, ref)
+    if isinstance(patient, Response):
+        return patient
     return _documents_page(request, pro, patient, status_code=status_code, **values)
 
 
@@ -832,10 +845,8 @@ def _delete(
     document_id: str,
     now: datetime,
 ) -> None:
-    patient = _patient(session, principal, context_id, ref, now)
-    documents_service.delete(
-        session, settings, principal, str(patient.person_id), document_id, now=now
-    )
+    space = _space_of(session, principal, context_id, ref, now)
+    documents_service.delete(session, settings, principal, space, document_id, now=now)
 
 
 @router.post(PATIENT + "/{context_id}/{ref}/documents/{document_id}/suppression",
@@ -870,8 +881,8 @@ def _break_glass(
     body: EmergencyAccessCreate,
     now: datetime,
 ) -> None:
-    patient = _patient(session, principal, context_id, ref, now)
-    access_service.open_emergency_access(session, principal, str(patient.person_id), body, now=now)
+    space = _space_of(session, principal, context_id, ref, now)
+    access_service.open_emergency_access(session, principal, space, body, now=now)
 
 
 @router.post(PATIENT + "/{context_id}/{ref}/acces-urgence", response_model=None)

@@ -15,6 +15,7 @@ stable codes to French texts), never a 500. Forms are plain POSTs answered by a 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -906,6 +907,14 @@ def _read_work(
     return stored.resource or {}, stored.version
 
 
+async def _read_item(
+    uow: UnitOfWork, start: Start, kind: sp.Kind, resource_id: str
+) -> tuple[dict[str, Any], int]:
+    return await uow.run(
+        _read_work, start.principal, start.whose, kind.resource_type, resource_id, utcnow()
+    )
+
+
 @router.get(PROFILE + "/{slug}/{resource_id}", response_class=HTMLResponse, response_model=None)
 async def edit_profile_item(
     request: Request, slug: str, resource_id: str, uow: UnitOfWorkDep
@@ -914,9 +923,7 @@ async def edit_profile_item(
     start = await _start(request, uow)
     if isinstance(start, Response):
         return start
-    resource, version = await uow.run(
-        _read_work, start.principal, start.whose, kind.resource_type, resource_id[:64], utcnow()
-    )
+    resource, version = await _read_item(uow, start, kind, resource_id[:64])
     return _profile_form(
         request, start, kind, sp.values_of(kind, resource), resource_id=resource_id[:64],
         version=version,
@@ -968,9 +975,7 @@ async def confirm_delete_profile_item(
     start = await _start(request, uow)
     if isinstance(start, Response):
         return start
-    resource, version = await uow.run(
-        _read_work, start.principal, start.whose, kind.resource_type, resource_id[:64], utcnow()
-    )
+    resource, version = await _read_item(uow, start, kind, resource_id[:64])
     return _confirm_delete_item_page(request, start, kind, resource, version)
 
 
@@ -996,10 +1001,7 @@ async def delete_profile_item(
     except AppError as exc:
         if exc.code != "version_conflict":
             raise
-        resource, current = await uow.run(
-            _read_work, start.principal, start.whose, kind.resource_type, resource_id[:64],
-            utcnow(),
-        )  # fmt: skip
+        resource, current = await _read_item(uow, start, kind, resource_id[:64])
         return _confirm_delete_item_page(
             request, start, kind, resource, current, _error_text(request, exc)
         )
@@ -1211,17 +1213,23 @@ def _rpps(value: str) -> str | None:
     return digits if re.fullmatch(r"\d{11}", digits) else None
 
 
+# A change about one professional: (session, principal, whose, rpps, end of the access, now).
+_ProfessionalWork = Callable[[Session, Principal, Whose, str, datetime | None, datetime], None]
+
+
 def _block_work(
-    session: Session, principal: Principal, whose: Whose, rpps: str, now: datetime
-) -> None:
+    session: Session, principal: Principal, whose: Whose, rpps: str, _ends: datetime | None,
+    now: datetime,
+) -> None:  # fmt: skip
     access_service.add_block(
         session, principal, whose.ref, access_schemas.BlockCreate(rpps=rpps), now=now
     )
 
 
 def _unblock_work(
-    session: Session, principal: Principal, whose: Whose, rpps: str, now: datetime
-) -> None:
+    session: Session, principal: Principal, whose: Whose, rpps: str, _ends: datetime | None,
+    now: datetime,
+) -> None:  # fmt: skip
     access_service.remove_block(session, principal, whose.ref, rpps, now=now)
 
 
@@ -1234,8 +1242,9 @@ def _consent_work(
 
 
 def _revoke_consent_work(
-    session: Session, principal: Principal, whose: Whose, rpps: str, now: datetime
-) -> None:
+    session: Session, principal: Principal, whose: Whose, rpps: str, _ends: datetime | None,
+    now: datetime,
+) -> None:  # fmt: skip
     access_service.revoke_consent(session, principal, whose.ref, rpps, now=now)
 
 
@@ -1248,9 +1257,13 @@ def _end_of(day: str) -> datetime | None:
 
 
 async def _professional_change(
-    request: Request, uow: UnitOfWork, start: Start, section: str, run: Any, done: str
+    request: Request, uow: UnitOfWork, section: str, work: _ProfessionalWork, done: str
 ) -> Response:
-    """Run a block/consent change named by an RPPS field; errors shown in ``section``."""
+    """Run a block/consent change named by an RPPS field (and the access's end date ``fin``
+    where the form has one); errors shown in ``section``."""
+    start = await _start(request, uow)
+    if isinstance(start, Response):
+        return start
     form = await request.form()
     raw = _field(form, "rpps")
     rpps = _rpps(raw)
@@ -1259,8 +1272,9 @@ async def _professional_change(
         return await _privacy_page(
             request, uow, start, errors={section: message}, values={section: raw}, status_code=422
         )
+    ends = _end_of(_field(form, "fin"))
     try:
-        await run(rpps, form)
+        await uow.run(work, start.principal, start.whose, rpps, ends, utcnow())
     except AppError as exc:
         return await _privacy_page(
             request, uow, start, errors={section: _error_text(request, exc)},
@@ -1274,51 +1288,24 @@ async def _professional_change(
 
 @router.post(PRIVACY + "/blocages", response_class=HTMLResponse, response_model=None)
 async def block(request: Request, uow: UnitOfWorkDep) -> Response:
-    start = await _start(request, uow)
-    if isinstance(start, Response):
-        return start
-
-    async def run(rpps: str, form: FormData) -> None:
-        await uow.run(_block_work, start.principal, start.whose, rpps, utcnow())
-
-    return await _professional_change(request, uow, start, "block", run, "blocked")
+    return await _professional_change(request, uow, "block", _block_work, "blocked")
 
 
 @router.post(PRIVACY + "/blocages/retrait", response_class=HTMLResponse, response_model=None)
 async def unblock(request: Request, uow: UnitOfWorkDep) -> Response:
-    start = await _start(request, uow)
-    if isinstance(start, Response):
-        return start
-
-    async def run(rpps: str, form: FormData) -> None:
-        await uow.run(_unblock_work, start.principal, start.whose, rpps, utcnow())
-
-    return await _professional_change(request, uow, start, "block", run, "unblocked")
+    return await _professional_change(request, uow, "block", _unblock_work, "unblocked")
 
 
 @router.post(PRIVACY + "/professionnels", response_class=HTMLResponse, response_model=None)
 async def add_consent(request: Request, uow: UnitOfWorkDep) -> Response:
-    start = await _start(request, uow)
-    if isinstance(start, Response):
-        return start
-
-    async def run(rpps: str, form: FormData) -> None:
-        ends = _end_of(_field(form, "fin"))
-        await uow.run(_consent_work, start.principal, start.whose, rpps, ends, utcnow())
-
-    return await _professional_change(request, uow, start, "consent", run, "consent")
+    return await _professional_change(request, uow, "consent", _consent_work, "consent")
 
 
 @router.post(PRIVACY + "/professionnels/retrait", response_class=HTMLResponse, response_model=None)
 async def revoke_consent(request: Request, uow: UnitOfWorkDep) -> Response:
-    start = await _start(request, uow)
-    if isinstance(start, Response):
-        return start
-
-    async def run(rpps: str, form: FormData) -> None:
-        await uow.run(_revoke_consent_work, start.principal, start.whose, rpps, utcnow())
-
-    return await _professional_change(request, uow, start, "consent", run, "consent-revoked")
+    return await _professional_change(
+        request, uow, "consent", _revoke_consent_work, "consent-revoked"
+    )
 
 
 def _aidant_work(

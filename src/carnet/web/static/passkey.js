@@ -1,5 +1,6 @@
 // Passkey ceremonies for every portal (card holder, professional, operator), driven by data
-// attributes: no inline script anywhere (CSP). On the page:
+// attributes: no inline script anywhere (CSP). In a template, write it with the `passkey` macro of
+// templates/macros.html; on the page:
 //
 //   <div data-passkey="get|create"            get = sign in (assertion), create = register
 //        data-options-url="/…/options"        POST → WebAuthn options (JSON, base64url fields)
