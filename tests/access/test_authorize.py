@@ -452,6 +452,10 @@ def test_history_is_paged_newest_first_and_served_as_fhir(world: World) -> None:
     event = body["entry"][0]["resource"]
     assert event["resourceType"] == "AuditEvent"
     assert event["agent"][0]["role"][0]["coding"][0]["code"] == "10"
+    assert event["agent"][0]["who"]["identifier"] == {
+        "system": "urn:oid:1.2.250.1.71.4.2.1",
+        "value": "8" + RPPS["doctor"],
+    }
     assert event["entity"][0]["what"]["reference"] == f"Patient/{p.jeanne.id}"
     assert any(link["relation"] == "next" for link in body["link"])
     # Professionals and strangers do not read it.

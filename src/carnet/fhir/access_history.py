@@ -46,6 +46,7 @@ from carnet.fhir.systems import (
     CS_AUDIT_SOURCE_TYPE,
     CS_OBJECT_ROLE,
     CS_RESTFUL_INTERACTION,
+    SYSTEM_IDNAT_PS,
 )
 
 router = APIRouter(prefix="/fhir/space", tags=["fhir"])
@@ -81,6 +82,11 @@ def _patient_ref(value: str) -> str:
 def audit_event(entry: access_schemas.HistoryEntry, person_id: int) -> dict[str, Any]:
     action_code = f"space.{entry.what}"
     interaction, action = interaction_of(action_code)
+    who: dict[str, Any] = {"display": entry.who or entry.actor_kind}
+    if entry.professional_rpps:
+        # The professional's idNat_PS ("8" + RPPS) in the national identifier system of health
+        # professionals (domain.md §8), as CI-SIS and the DMP name an author.
+        who["identifier"] = {"system": SYSTEM_IDNAT_PS, "value": "8" + entry.professional_rpps}
     agent: dict[str, Any] = {
         "type": {
             "coding": [
@@ -90,7 +96,7 @@ def audit_event(entry: access_schemas.HistoryEntry, person_id: int) -> dict[str,
                 }
             ]
         },
-        "who": {"display": entry.who or entry.actor_kind},
+        "who": who,
         "requestor": True,
         "purposeOfUse": [
             {"coding": [{"system": CS_ACT_REASON, "code": PURPOSE.get(entry.actor_kind, "TREAT")}]}

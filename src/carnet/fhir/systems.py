@@ -50,5 +50,7 @@ SYSTEM_BY_KIND = {"NIR": SYSTEM_INS_NIR, "NIA": SYSTEM_INS_NIA}
 
 # -- Carnet's own systems -----------------------------------------------------------------------
 SYSTEM_OAUTH_CLIENT = "urn:carnet:oauth-client"
+# idNat_PS, the national identifier of health professionals ("8" + RPPS), domain.md §8.
+SYSTEM_IDNAT_PS = "urn:oid:1.2.250.1.71.4.2.1"
 CS_AUDIT_ACTION = "urn:carnet:audit-action"
 CS_INSI_RESPONSE = "urn:carnet:insi-response-code"
