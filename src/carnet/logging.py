@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 from carnet.config import Settings
@@ -22,10 +23,15 @@ def _redact_secrets(
     return event_dict
 
 
+def _orjson_text(event_dict: object, **_options: object) -> str:
+    # One access-log line per request: orjson renders it several times faster than json.
+    return orjson.dumps(event_dict, default=str).decode()
+
+
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelName(settings.log_level.upper())
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(serializer=_orjson_text)
         if settings.log_json
         else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,6 +18,7 @@ from joserfc.jwk import ECKey
 from carnet.auth.models import OAuthClient
 from carnet.auth.service import CLIENT_ASSERTION_TYPE, AuthService
 from carnet.db import Database
+from carnet.exceptions import Unauthorized
 
 from ..conftest import TokenFactory
 
@@ -186,6 +188,31 @@ def test_tampered_token_is_refused(app_client: TestClient, auth_headers: TokenFa
         "/api/v1/ins/search", json=SEARCH, headers={"Authorization": f"Bearer {forged}"}
     )
     assert response.status_code == 401
+
+
+def test_a_verified_token_is_remembered_until_it_expires_and_only_by_its_exact_text(
+    app_client: TestClient, auth_headers: TokenFactory
+) -> None:
+    token = auth_headers("ins.read")["Authorization"].split()[1]
+    ok = app_client.post(
+        "/api/v1/ins/search", json=SEARCH, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert ok.status_code == 200  # now remembered by the service
+    service = _service(app_client)
+    now = datetime.now(UTC)
+    assert service.verify_access_token(token, now).has("ins.read")
+    # The same signature with a changed payload is another text: verified again, and refused.
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["scope"] = "ins.read ins.write"
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with pytest.raises(Unauthorized):
+        service.verify_access_token(f"{header}.{forged_payload}.{signature}", now)
+    # Past its expiry (and the leeway) the remembered token is refused like any expired one.
+    later = now + timedelta(seconds=int(claims["exp"]) - int(now.timestamp()) + 10)
+    with pytest.raises(Unauthorized, match="expired"):
+        service.verify_access_token(token, later)
+    assert service.verify_access_token(token, now).has("ins.read")  # before expiry: still valid
 
 
 def test_cli_creates_a_client_and_prints_its_credentials(database_url: str, db: Database) -> None:

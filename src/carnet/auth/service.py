@@ -63,6 +63,10 @@ def secret_matches(secret: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, digest)
 
 
+TOKEN_LEEWAY_SECONDS = 5
+VERIFIED_TOKENS_KEPT = 10_000
+
+
 class AuthService:
     def __init__(
         self, secret_key: str, issuer: str, token_ttl: int, assertion_max_age: int
@@ -73,6 +77,10 @@ class AuthService:
         self.issuer = issuer.rstrip("/")
         self.token_ttl = token_ttl
         self.assertion_max_age = assertion_max_age
+        # Tokens already verified, by their exact text: a client sends the same token with every
+        # request, and checking the signature and claims again costs more than the rest of the
+        # HTTP layer's bookkeeping. Only the expiry is re-checked on a hit.
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> AuthService:
@@ -254,11 +262,26 @@ class AuthService:
 
     # -- resource side ------------------------------------------------------------------------
     def verify_access_token(self, token: str, now: datetime) -> Principal:
+        known = self._verified.get(token)
+        if known is not None:
+            principal, expires = known
+            if now.timestamp() <= expires + TOKEN_LEEWAY_SECONDS:
+                return principal
+            self._verified.pop(token, None)
+        principal, expires = self._verify_signed_token(token, now)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            # Drop the oldest half (dicts keep insertion order): bounded memory, no lock needed.
+            for stale in list(self._verified)[: VERIFIED_TOKENS_KEPT // 2]:
+                self._verified.pop(stale, None)
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify_signed_token(self, token: str, now: datetime) -> tuple[Principal, int]:
         try:
             decoded = jwt.decode(token, self._key, algorithms=["HS256"])
             jwt.JWTClaimsRegistry(
                 now=int(now.timestamp()),
-                leeway=5,
+                leeway=TOKEN_LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},
                 aud={"essential": True, "value": self.issuer},
                 exp={"essential": True},
@@ -267,7 +290,7 @@ class AuthService:
         except (JoseError, ValueError) as exc:
             raise Unauthorized(f"invalid access token: {exc}", code="invalid_token") from exc
         claims = decoded.claims
-        return Principal(
+        principal = Principal(
             client_id=str(claims["sub"]),
             scopes=frozenset(str(claims.get("scope", "")).split()),
             structure_id=_optional_int(claims.get("structure_id")),
@@ -275,6 +298,7 @@ class AuthService:
             person_id=_optional_int(claims.get("person_id")),
             card_id=_optional_int(claims.get("card_id")),
         )
+        return principal, int(claims["exp"])
 
 
 def _optional_int(value: Any) -> int | None:
