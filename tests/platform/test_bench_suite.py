@@ -20,3 +20,34 @@ def test_bench_suite_help_runs() -> None:
     assert result.returncode == 0, result.stderr
     assert "--quick" in result.stdout
     assert "--backends" in result.stdout
+
+
+def test_inprocess_bench_prints_the_cost_of_each_layer(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "inprocess.py"),
+            "--backends",
+            "sqlite",
+            "--size",
+            "3000",
+            "--cards",
+            "40",
+            "--requests",
+            "60",
+            "--work-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [
+        line for line in result.stdout.splitlines() if line.startswith(("| lookup", "| context"))
+    ]
+    assert [row.split("|")[1].strip() for row in rows] == ["lookup", "context"]
+    for row in rows:
+        whole, alone = (float(cell.strip().removesuffix(" ms")) for cell in row.split("|")[3:5])
+        assert 0 < alone < whole  # the app does the use case and more
