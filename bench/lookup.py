@@ -134,18 +134,32 @@ def query_set(work: Path, population: Path, total: int, seed: int) -> list[dict[
 # -- databases ----------------------------------------------------------------------------------
 
 
-def prepare_database(backend: str, args: argparse.Namespace, work: Path) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
+def database_url(backend: str, args: argparse.Namespace, work: Path) -> str:
+    """Where the benchmark's database of this backend, size and seed lives."""
     from carnet.config import normalise_database_url
 
     if backend == "sqlite":
-        path = work / f"bench-{args.size}-s{args.seed}.db"
+        return f"sqlite:///{work / f'bench-{args.size}-s{args.seed}.db'}"
+    return normalise_database_url(args.pg_url)
+
+
+def safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def prepare_database(backend: str, args: argparse.Namespace, work: Path) -> str:
+    """A new, empty database (an older one of the same name is dropped)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if backend == "sqlite":
+        path = Path(database_url(backend, args, work).removeprefix("sqlite:///"))
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
-    url = make_url(normalise_database_url(args.pg_url))
+    url = make_url(database_url(backend, args, work))
     name = url.database or "carnet_bench"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:

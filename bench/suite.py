@@ -90,23 +90,33 @@ def bench_backend(
     backend: str, args: argparse.Namespace, work: Path, wrk: str, secret: str
 ) -> BackendReport:
     size = args.sizes[backend]
+    seconds: float | None = 0.0
     documents = args.documents.get(backend, size)
     population = lookup.population_file(work, size, args.seed)
     queries = lookup.query_set(work, population, args.queries, args.seed)
     matches = fhir_match.match_queries(queries)
     scope = argparse.Namespace(**{**vars(args), "size": size})
-    say(f"{backend}: creating the database …")
-    url = lookup.prepare_database(backend, scope, work)
     servers: list[lookup.Server] = []
     data_dir = work / f"suite-data-{backend}"
     shutil.rmtree(data_dir, ignore_errors=True)
     os.environ["CARNET_DATA_DIR"] = str(data_dir)  # the server's signing key and blobs
+    if args.reuse_register:
+        url = lookup.database_url(backend, scope, work)
+        say(f"{backend}: reusing the register of {lookup.safe_url(url)} …")
+        client_id, client_secret = reuse_register(url, size, secret)
+        seconds = None
+    else:
+        say(f"{backend}: creating the database …")
+        url = lookup.prepare_database(backend, scope, work)
     try:
-        say(f"{backend}: importing {size:,} persons …")
-        seconds, client_id, client_secret = lookup.load_register(url, population, secret)
-        report = BackendReport(backend, lookup.database_version(url), size)
-        report.setup_seconds["register"] = seconds
-        say(f"{backend}: imported in {seconds:.1f} s ({size / seconds:,.0f}/s)")
+        if seconds is None:
+            report = BackendReport(backend, lookup.database_version(url), size)
+        else:
+            say(f"{backend}: importing {size:,} persons …")
+            seconds, client_id, client_secret = lookup.load_register(url, population, secret)
+            report = BackendReport(backend, lookup.database_version(url), size)
+            report.setup_seconds["register"] = seconds
+            say(f"{backend}: imported in {seconds:.1f} s ({size / seconds:,.0f}/s)")
 
         server = lookup.start_server(url, secret, args.workers, work / f"suite-{backend}.log")
         servers.append(server)
@@ -190,8 +200,52 @@ def bench_backend(
     finally:
         for running in servers:
             running.stop()
-        if not args.keep:
+        if not (args.keep or args.reuse_register):  # a reused register is kept for the next run
             lookup.drop_database(backend, url)
+
+
+# Kept by --reuse-register: the register and what the migrations wrote; everything the suite
+# adds after the import (rights, directory, cards, spaces, documents, audit, clients) is emptied.
+KEPT_TABLES = {"persons", "ins_history", "alembic_version"}
+
+
+def reuse_register(url: str, size: int, secret: str) -> tuple[str, str]:
+    """Empty every table but the register's in a database left by ``--keep``; a new API client.
+
+    The national sizes take hours to import; the measures take minutes. The audit trail is
+    emptied with the rest, since this run's secret (which chains it) is new."""
+    from sqlalchemy import func, inspect, select, text
+
+    import carnet.models  # noqa: F401 - complete metadata
+    from carnet import migrate
+    from carnet.auth.service import AuthService
+    from carnet.db import Base, Database
+    from carnet.identity.models import Person
+
+    migrate.upgrade(url)
+    database = Database(url, pool_size=1)
+    try:
+        with database.session() as session:
+            persons = session.scalar(select(func.count()).select_from(Person))
+            if persons != size:
+                raise SystemExit(
+                    f"--reuse-register: the database holds {persons:,} persons, not {size:,}"
+                )
+            tables = sorted(set(inspect(session.connection()).get_table_names()) - KEPT_TABLES)
+            if database.dialect == "postgresql":
+                names = ", ".join(f'"{t}"' for t in tables)
+                session.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
+            else:  # children before parents, for the foreign keys
+                for table in reversed(Base.metadata.sorted_tables):
+                    if table.name in tables:
+                        session.execute(table.delete())
+        auth = AuthService(secret, "http://127.0.0.1", 3600, 300)
+        with database.session() as session:
+            created = auth.create_client(session, name="lookup benchmark", scopes=["ins.read"])
+        assert created.client_secret is not None
+        return created.client_id, created.client_secret
+    finally:
+        database.dispose()
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -232,9 +286,15 @@ def details(reports: list[BackendReport]) -> list[str]:
             )
         d = c["documents"]
         audit = r.audit or {}
+        register = r.setup_seconds.get("register")
+        imported = (
+            f"{r.persons / register:,.0f} persons/s imported"
+            if register
+            else "register reused, not imported"
+        )
         lines.append(
-            f"- {r.database}: set-up {setup} ({r.persons / r.setup_seconds['register']:,.0f} "
-            f"persons/s imported); answers as expected: {', '.join(checks)}; documents: "
+            f"- {r.database}: set-up {setup} ({imported}); answers as expected: "
+            f"{', '.join(checks)}; documents: "
             f"{d['holders']} holders, {d['uploaded']} uploaded PDFs of {d['pdf_bytes'] // 1024} "
             f"KiB through the API; audit trail "
             f"{'verified' if audit.get('ok') else 'BROKEN'} ({audit.get('events', 0):,} entries)."
@@ -316,6 +376,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="population cache, SQLite database, server logs",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="keep the bench databases")
+    parser.add_argument(
+        "--reuse-register", action="store_true",
+        help="use the register already imported in the database (left by --keep, same --size and"
+        " --seed): skip the import, empty the other tables, and measure",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - {"sqlite", "postgresql"}
