@@ -118,7 +118,7 @@ def insert_rights(session: Any, attached: dict[int, tuple[int, int]]) -> None:
     """
     from datetime import date
 
-    from sqlalchemy import bindparam, insert, literal, null, select, update
+    from sqlalchemy import bindparam, insert, literal, null, select, text, update
 
     from carnet.identity.models import Person
     from carnet.rights.models import Coverage
@@ -132,6 +132,9 @@ def insert_rights(session: Any, attached: dict[int, tuple[int, int]]) -> None:
         literal("0001"), literal(date(2020, 1, 1), table.c.start_date.type), null(),
         literal(now, table.c.created_at.type), literal(now, table.c.updated_at.type),
     ).where(Person.death_date.is_(None))  # fmt: skip
+    if session.get_bind().dialect.name == "postgresql":
+        # Millions of rows in one statement: longer than the servers' per-request limit.
+        session.execute(text("SET LOCAL statement_timeout = 0"))
     session.execute(insert(table).from_select(columns, values))
     if attached:
         session.execute(

@@ -123,6 +123,7 @@ def bulk_documents(
     """Insert metadata rows until the table holds ``total``; the holder's space gets
     ``space_docs`` of them. Returns the seconds taken."""
     from carnet.documents.models import Document
+    from carnet.kit.bulk_staging import stage_rows
 
     with database.engine.connect() as c:
         existing = int(c.execute(text("SELECT count(*) FROM documents")).scalar_one())
@@ -139,6 +140,15 @@ def bulk_documents(
     began = time.perf_counter()
     batch: list[dict[str, Any]] = []
     table = Document.__table__
+    session = database.session_factory()
+    if database.dialect == "postgresql":  # one transaction of many COPYs, longer than a request's
+        session.execute(text("SET LOCAL statement_timeout = 0"))
+
+    def flush() -> None:
+        columns = list(batch[0])
+        stage_rows(session, table, columns, [tuple(row[c] for c in columns) for row in batch])
+        batch.clear()
+
     for n in range(todo):
         person = holder if n < holder_left else others[rng.randrange(len(others))]
         type_code = TYPES[rng.randrange(len(TYPES))]
@@ -170,14 +180,15 @@ def bulk_documents(
             }
         )
         if len(batch) >= 20_000:
-            with database.engine.begin() as c:
-                c.execute(insert(table), batch)
-            batch = []
+            flush()
             if (n + 1) % 200_000 == 0:
                 say(f"    {existing + n + 1:,} documents")
-    if batch:
-        with database.engine.begin() as c:
-            c.execute(insert(table), batch)
+    try:
+        if batch:
+            flush()
+        session.commit()
+    finally:
+        session.close()
     with database.engine.begin() as c:
         if database.dialect == "postgresql":
             c.execute(text("ANALYZE documents"))

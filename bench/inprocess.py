@@ -25,6 +25,7 @@ import asyncio
 import base64
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -144,83 +145,71 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
         )  # fmt: skip
         get_settings.cache_clear()
         app = create_app()
+        database: Database = app.state.database
         warm = min(200, args.requests)
-        rows = []
+        total = warm + args.requests
+        with database.session() as session:
+            professional = directory_service.professional_id_for_binding(session, apcv.BENCH_RPPS)
+        lookup_principal = Principal(client_id=lookup_id, scopes=frozenset({"ins.read"}))
+        apcv_principal = Principal(
+            client_id=apcv_id, scopes=frozenset({"apcv"}), professional_id=professional
+        )
 
-        async def measure_app() -> dict[str, float]:
-            results = {}
+        def http_bodies(scenario: str, salt: int) -> list[bytes]:
+            if scenario == "lookup":
+                return [json.dumps(queries[(salt + i) % len(queries)]["body"]).encode()
+                        for i in range(total)]  # fmt: skip
+            return [b.encode() for b in apcv.bodies(apcv.make_codes(cards, total, salt))]
+
+        def use_case(scenario: str, salt: int) -> tuple[Callable[[Any, Any], Any], list[Any]]:
+            if scenario == "lookup":
+                return (
+                    lambda s, b: register_service.search(s, lookup_principal, b),
+                    [identity_schemas.InsSearchRequest.model_validate(json.loads(body))
+                     for body in http_bodies(scenario, salt)],
+                )  # fmt: skip
+            return (
+                lambda s, b: apcv_service.create_context(
+                    s, apcv_principal, b, now=datetime.now(UTC), ttl_seconds=600
+                ),
+                [apcv_schemas.ContextCreate.model_validate_json(body)
+                 for body in http_bodies(scenario, salt)],
+            )  # fmt: skip
+
+        async def measure() -> list[dict[str, Any]]:
+            rows = []
             async with app.router.lifespan_context(app):
                 for scenario in args.scenarios:
-                    client_id, client_secret = (
-                        (lookup_id, lookup_secret)
-                        if scenario == "lookup"
-                        else (apcv_id, apcv_secret)
+                    lookup_client = (lookup_id, lookup_secret)
+                    client = lookup_client if scenario == "lookup" else (apcv_id, apcv_secret)
+                    token = await token_for(app, *client)
+                    path = lookup.SEARCH_PATH if scenario == "lookup" else apcv.CONTEXTS_PATH
+                    whole, alone = [], []
+                    # Alternating turns, so that a change of the machine's load hits both alike.
+                    for turn in range(args.rounds):
+                        bodies = http_bodies(scenario, args.seed + 2 * turn)
+                        whole.append(await drive_app(app, path, token, bodies, warm))
+                        call, calls = use_case(scenario, args.seed + 2 * turn + 1)
+                        alone.append(use_case_cpu(database, call, calls, warm))
+                    rows.append(
+                        {
+                            "scenario": scenario,
+                            "backend": lookup.database_version(url),
+                            "whole_ms": 1000 * statistics.median(whole),
+                            "use_case_ms": 1000 * statistics.median(alone),
+                            "whole_range": [
+                                round(1000 * min(whole), 3),
+                                round(1000 * max(whole), 3),
+                            ],
+                            "use_case_range": [
+                                round(1000 * min(alone), 3),
+                                round(1000 * max(alone), 3),
+                            ],
+                        }
                     )
-                    token = await token_for(app, client_id, client_secret)
-                    if scenario == "lookup":
-                        bodies = [
-                            json.dumps(queries[i % len(queries)]["body"]).encode()
-                            for i in range(warm + args.requests)
-                        ]
-                        path = lookup.SEARCH_PATH
-                    else:
-                        codes = apcv.make_codes(cards, warm + args.requests, args.seed)
-                        bodies = [b.encode() for b in apcv.bodies(codes)]
-                        path = apcv.CONTEXTS_PATH
-                    results[scenario] = await drive_app(app, path, token, bodies, warm)
-            return results
+            return rows
 
-        whole = asyncio.run(measure_app())
-        database = Database(url, pool_size=2)
-        try:
-            with database.session() as session:
-                professional = directory_service.professional_id_for_binding(
-                    session, apcv.BENCH_RPPS
-                )
-            for scenario in args.scenarios:
-                if scenario == "lookup":
-                    principal = Principal(client_id=lookup_id, scopes=frozenset({"ins.read"}))
-                    search_bodies = [
-                        identity_schemas.InsSearchRequest.model_validate(
-                            queries[i % len(queries)]["body"]
-                        )
-                        for i in range(warm + args.requests)
-                    ]
-                    alone = use_case_cpu(
-                        database,
-                        lambda s, b, p=principal: register_service.search(s, p, b),
-                        search_bodies,
-                        warm,
-                    )
-                else:
-                    principal = Principal(
-                        client_id=apcv_id, scopes=frozenset({"apcv"}), professional_id=professional
-                    )
-                    context_bodies = [
-                        apcv_schemas.ContextCreate.model_validate_json(body)
-                        for body in apcv.bodies(
-                            apcv.make_codes(cards, warm + args.requests, args.seed + 1)
-                        )
-                    ]
-                    alone = use_case_cpu(
-                        database,
-                        lambda s, b, p=principal: apcv_service.create_context(
-                            s, p, b, now=datetime.now(UTC), ttl_seconds=600
-                        ),
-                        context_bodies,
-                        warm,
-                    )
-                rows.append(
-                    {
-                        "scenario": scenario,
-                        "backend": lookup.database_version(url),
-                        "whole_ms": 1000 * whole[scenario],
-                        "use_case_ms": 1000 * alone,
-                    }
-                )
-        finally:
-            database.dispose()
-        return rows
+        return asyncio.run(measure())
     finally:
         if not args.keep:
             lookup.drop_database(backend, url)
@@ -232,7 +221,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="lookup, context")
     parser.add_argument("--size", type=int, default=20_000, help="persons in the register")
     parser.add_argument("--cards", type=int, default=1_000, help="activated cards")
-    parser.add_argument("--requests", type=int, default=3_000, help="measured requests")
+    parser.add_argument("--requests", type=int, default=2_000, help="measured requests per turn")
+    parser.add_argument("--rounds", type=int, default=5, help="turns (app, use case) per scenario")
     parser.add_argument("--seed", type=int, default=2026, help="population seed")
     parser.add_argument(
         "--pg-url", default=lookup.DEFAULT_PG_URL.replace("carnet_bench", "carnet_bench_inprocess")
@@ -255,18 +245,23 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     rows = [row for backend in args.backends for row in run_backend(backend, args, work)]
     lines = [
-        "| scenario | backend | whole app, CPU/request | use case alone | HTTP layers | share |",
+        "| scenario | backend | whole app, CPU/request (range) | use case alone (range) "
+        "| HTTP layers | share |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for row in rows:
         layers = row["whole_ms"] - row["use_case_ms"]
+        low, high = row["whole_range"]
+        case_low, case_high = row["use_case_range"]
         lines.append(
-            f"| {row['scenario']} | {row['backend']} | {row['whole_ms']:.3f} ms | "
-            f"{row['use_case_ms']:.3f} ms | {layers:.3f} ms | {layers / row['whole_ms']:.0%} |"
+            f"| {row['scenario']} | {row['backend']} | {row['whole_ms']:.3f} ms "
+            f"({low:.2f}–{high:.2f}) | {row['use_case_ms']:.3f} ms "
+            f"({case_low:.2f}–{case_high:.2f}) | {layers:.3f} ms | {layers / row['whole_ms']:.0%} |"
         )
     print("\n".join(lines))
     print(
-        f"\n{args.requests:,} requests per scenario, one at a time, in process; "
+        f"\nMedians of {args.rounds} alternating turns of {args.requests:,} requests (app, then "
+        "use case), one at a time, in process; "
         f"{args.size:,} persons, {args.cards:,} cards; load average {os.getloadavg()[0]:.1f}."
     )
     print("Command: " + " ".join([sys.executable, "bench/inprocess.py", *argv]))

@@ -414,7 +414,11 @@ def main(argv: list[str]) -> int:
     if wrk is None:
         raise SystemExit("the suite needs wrk (apt-get install wrk)")
     started = time.perf_counter()
-    reports = [bench_backend(b, args, work, wrk, secret) for b in args.backends]
+    reports = []
+    for backend in args.backends:
+        reports.append(bench_backend(backend, args, work, wrk, secret))
+        # Shown at once: a later backend's failure must not take these figures with it.
+        say(f"{backend} done:\n" + table(reports[-1:]) + "\n" + "\n".join(details(reports[-1:])))
     machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     command = " ".join(shlex.quote(a) for a in [sys.executable, "bench/suite.py", *argv])
     commit = git_commit()
