@@ -184,7 +184,9 @@ def test_limit_bounds_one_run(cli: RunCli, db: Database) -> None:
         assert s.scalar(select(func.count()).select_from(Space)) == 7
 
 
-def test_rescan_finds_persons_below_the_highest_key(cli: RunCli, db: Database) -> None:
+def test_a_space_created_ahead_on_demand_does_not_make_the_creation_skip_anyone(
+    cli: RunCli, db: Database
+) -> None:
     with db.session() as s:
         first = add_person(
             s, birth_name="BLANC", first_names="LOUIS", sex="M", birth_date="1950-02-02"
@@ -192,13 +194,22 @@ def test_rescan_finds_persons_below_the_highest_key(cli: RunCli, db: Database) -
         second = add_person(
             s, birth_name="BLANC", first_names="ROSE", sex="F", birth_date="1951-03-03"
         )
-    # The first person's space appears out of order (created on demand by an objection)...
-    cli("space", "object", str(second.matricule))
+        third = add_person(
+            s, birth_name="BLANC", first_names="JULES", sex="M", birth_date="1952-04-04"
+        )
+    first_run = cli("space", "inform", "--limit", "1")
+    assert first_run.json()["created"] == 1  # the first person's space, by the creation
+    # The third person objects before the creation reaches them: a space far ahead of it.
+    cli("space", "object", str(third.matricule))
     plain = cli("space", "inform")
-    assert plain.json()["created"] == 0  # incremental: after the highest key with a space
+    assert plain.json()["created"] == 1  # the second person, not skipped
+    spaces = _spaces(db)
+    assert {spaces[p.id].state for p in (first, second)} == {"pending"}
+    assert spaces[third.id].state == "objected"
+    again = cli("space", "inform")
+    assert again.json()["created"] == 0  # resumes after what the creation made: nothing left
     rescan = cli("space", "inform", "--rescan")
-    assert rescan.json()["created"] == 1
-    assert _spaces(db)[first.id].state == "pending"
+    assert rescan.json()["created"] == 0  # the full re-scan finds the same: no one missing
 
 
 def test_letters_export_writes_jsonl_once(

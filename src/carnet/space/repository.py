@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, exists, func, insert, literal, select, update
+from sqlalchemy import Row, Table, and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from carnet.identity.models import Person
@@ -75,8 +75,19 @@ class SpaceRepository:
     # -- national creation ------------------------------------------------------------------------
 
     def highest_person_with_space(self) -> int:
-        """Where the incremental creation resumes (one probe of the end of the unique index)."""
-        return int(self.session.execute(select(func.max(spaces.c.person_id))).scalar() or 0)
+        """Where the incremental creation resumes: the highest person key among the spaces the
+        creation made (still pending, or informed: a channel is set).
+
+        Not among all spaces: a space created on demand (objected to or opened before the
+        information message) can be far ahead of the creation, and resuming after it would skip
+        everyone in between. A lower bound only costs a re-scan of ranges already done (the
+        statement skips persons who have a space). Walks ``uq_spaces_person_id`` from its end.
+        """
+        made_by_creation = or_(spaces.c.state == "pending", spaces.c.channel.is_not(None))
+        value = self.session.execute(
+            select(func.max(spaces.c.person_id)).where(made_by_creation)
+        ).scalar()
+        return int(value or 0)
 
     def range_end(self, after: int, size: int) -> int | None:
         """The ``size``-th register person key after ``after`` (or the last one), None at the end.
@@ -106,7 +117,13 @@ class SpaceRepository:
             _persons.c.id > after,
             _persons.c.id <= upto,
             _persons.c.death_date.is_(None),
-            ~exists().where(spaces.c.person_id == _persons.c.id),
+            # The range bound on spaces too: without it the planner may read the whole spaces
+            # table for every batch (a hash anti-join), quadratic over a national creation.
+            ~exists().where(
+                spaces.c.person_id == _persons.c.id,
+                spaces.c.person_id > after,
+                spaces.c.person_id <= upto,
+            ),
         )
         # RETURNING: the row count of INSERT ... SELECT is not reported on PostgreSQL (-1).
         result = self.session.connection().execute(
