@@ -35,6 +35,8 @@ def test_inprocess_bench_prints_the_cost_of_each_layer(tmp_path: Path) -> None:
             "40",
             "--requests",
             "60",
+            "--rounds",
+            "2",
             "--work-dir",
             str(tmp_path),
         ],
@@ -49,5 +51,5 @@ def test_inprocess_bench_prints_the_cost_of_each_layer(tmp_path: Path) -> None:
     ]
     assert [row.split("|")[1].strip() for row in rows] == ["lookup", "context"]
     for row in rows:
-        whole, alone = (float(cell.strip().removesuffix(" ms")) for cell in row.split("|")[3:5])
+        whole, alone = (float(cell.split(" ms")[0]) for cell in row.split("|")[3:5])
         assert 0 < alone < whole  # the app does the use case and more
