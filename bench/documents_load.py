@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -67,6 +68,18 @@ function done(summary, latency, requests)
     latency:percentile(99), latency.max, e.connect + e.read + e.write + e.timeout, nok, nbad))
 end
 """
+
+
+def quiet_import_documents() -> Any:
+    """``bench/documents.py`` (PDFs, the bulk metadata insert) sets test defaults in the
+    environment when imported; servers or applications created afterwards must not inherit them."""
+    before = dict(os.environ)
+    import documents
+
+    for key in set(os.environ) - set(before):
+        del os.environ[key]
+    os.environ.update(before)
+    return documents
 
 
 def prepare(

@@ -1,15 +1,17 @@
 """Where a request's CPU goes, without a network or a load generator: the whole ASGI application
-against the use case alone, in one process, for the INS lookup and the card context.
+against the use case alone, in one process, for the INS lookup, the card context and the
+document list.
 
 ``.venv/bin/python bench/inprocess.py`` (``--help`` for the options) builds a small database per
-backend (the lookup benchmark's population, rights and cards from the apCV benchmark), then, for
-each scenario:
+backend (the lookup benchmark's population, rights and cards from the apCV benchmark, one open
+space holding ``--space-docs`` documents), then, for each scenario:
 
 * **whole app**: the request is handed to Carnet's ASGI application as granian would hand it
   (same scope, body and bearer token; every middleware, FastAPI, Pydantic, the thread hop, the
   unit of work, the audit append, the access log), ``--requests`` times, one at a time;
 * **use case alone**: the service function the endpoint calls (``register_service.search``,
-  ``apcv_service.create_context``) in its own unit of work, the same number of times.
+  ``apcv_service.create_context``, ``documents_service.search``) in its own unit of work, the
+  same number of times.
 
 It prints the process CPU time per request of both, and their difference: what the HTTP layers
 cost. CPU time, unlike throughput, hardly depends on what else the machine is doing, so the
@@ -36,25 +38,30 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import documents_load
 import lookup
 
 import apcv
 
-SCENARIOS = ("lookup", "context")
+SCENARIOS = ("lookup", "context", "documents")
+
+# One request as the ASGI server hands it over: method, path, query string, body.
+Call = tuple[str, str, bytes, bytes]
 
 
-async def drive_app(app: Any, path: str, token: str, bodies: list[bytes], warm: int) -> float:
-    """CPU seconds per request for ``bodies[warm:]`` through the ASGI application."""
+async def drive_app(app: Any, token: str, calls: list[Call], warm: int) -> float:
+    """CPU seconds per request for ``calls[warm:]`` through the ASGI application."""
     headers = [
         (b"host", b"127.0.0.1"),
         (b"content-type", b"application/json"),
         (b"authorization", b"Bearer " + token.encode()),
     ]
 
-    async def one(body: bytes) -> None:
+    async def one(call: Call) -> None:
+        method, path, query, body = call
         scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
             "root_path": "", "headers": [*headers, (b"content-length", b"%d" % len(body))],
             "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000), "state": {},
         }  # fmt: skip
@@ -77,12 +84,12 @@ async def drive_app(app: Any, path: str, token: str, bodies: list[bytes], warm: 
         if statuses[0] not in (200, 201):
             raise SystemExit(f"{path} answered {statuses[0]}: the scenario is broken")
 
-    for body in bodies[:warm]:
-        await one(body)
+    for call in calls[:warm]:
+        await one(call)
     started = time.process_time()
-    for body in bodies[warm:]:
-        await one(body)
-    return (time.process_time() - started) / max(len(bodies) - warm, 1)
+    for call in calls[warm:]:
+        await one(call)
+    return (time.process_time() - started) / max(len(calls) - warm, 1)
 
 
 async def token_for(app: Any, client_id: str, client_secret: str) -> str:
@@ -112,6 +119,40 @@ def use_case_cpu(
     return (time.process_time() - started) / max(len(bodies) - warm, 1)
 
 
+def open_space_with_documents(app: Any, database: Any, documents: int) -> tuple[int, str]:
+    """A living person of the register with an open space holding ``documents`` documents (their
+    metadata bulk-inserted as ``bench/suite.py`` does), and a holder token for them."""
+    import httpx2
+    from sqlalchemy import text
+
+    offline = documents_load.quiet_import_documents()
+    with database.engine.connect() as connection:
+        persons = [
+            int(row[0])
+            for row in connection.execute(
+                text("SELECT id FROM persons WHERE death_date IS NULL ORDER BY id LIMIT 1000")
+            )
+        ]
+    holder = persons[0]
+    token = app.state.auth_service.issue_holder_token(
+        person_id=holder, card_id=0, now=datetime.now(UTC)
+    )["access_token"]
+
+    async def open_space() -> None:
+        transport = httpx2.ASGITransport(app=app)
+        client = httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+        async with client, app.router.lifespan_context(app):
+            response = await client.post(
+                f"/api/v1/spaces/{holder}/opening", headers={"Authorization": f"Bearer {token}"}
+            )
+        if response.status_code != 200:
+            raise SystemExit(f"space opening refused: {response.status_code} {response.text}")
+
+    asyncio.run(open_space())
+    offline.bulk_documents(database, persons, holder, documents, documents)
+    return holder, token
+
+
 def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     from carnet.apcv import schemas as apcv_schemas
     from carnet.apcv.service import apcv_service
@@ -119,6 +160,8 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
     from carnet.config import get_settings
     from carnet.db import Database
     from carnet.directory.service import directory_service
+    from carnet.documents.schemas import DocumentQuery
+    from carnet.documents.service import documents_service
     from carnet.identity import schemas as identity_schemas
     from carnet.identity.service import register_service
     from carnet.main import create_app
@@ -155,42 +198,61 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
             client_id=apcv_id, scopes=frozenset({"apcv"}), professional_id=professional
         )
 
-        def http_bodies(scenario: str, salt: int) -> list[bytes]:
+        holder, holder_token = open_space_with_documents(app, database, args.space_docs)
+        holder_principal = app.state.auth_service.verify_access_token(
+            holder_token, datetime.now(UTC)
+        )
+        list_path = f"/api/v1/spaces/{holder}/documents"
+
+        def http_calls(scenario: str, salt: int) -> list[Call]:
             if scenario == "lookup":
-                return [json.dumps(queries[(salt + i) % len(queries)]["body"]).encode()
+                return [("POST", lookup.SEARCH_PATH, b"",
+                         json.dumps(queries[(salt + i) % len(queries)]["body"]).encode())
                         for i in range(total)]  # fmt: skip
-            return [b.encode() for b in apcv.bodies(apcv.make_codes(cards, total, salt))]
+            if scenario == "documents":
+                return [("GET", list_path, b"limit=50", b"")] * total
+            return [("POST", apcv.CONTEXTS_PATH, b"", b.encode())
+                    for b in apcv.bodies(apcv.make_codes(cards, total, salt))]  # fmt: skip
 
         def use_case(scenario: str, salt: int) -> tuple[Callable[[Any, Any], Any], list[Any]]:
             if scenario == "lookup":
                 return (
                     lambda s, b: register_service.search(s, lookup_principal, b),
-                    [identity_schemas.InsSearchRequest.model_validate(json.loads(body))
-                     for body in http_bodies(scenario, salt)],
+                    [identity_schemas.InsSearchRequest.model_validate_json(body)
+                     for _, _, _, body in http_calls(scenario, salt)],
                 )  # fmt: skip
+            if scenario == "documents":
+                return (
+                    lambda s, q: documents_service.search(
+                        s, holder_principal, str(holder), q, now=datetime.now(UTC)
+                    ),
+                    [DocumentQuery(limit=50)] * total,
+                )
             return (
                 lambda s, b: apcv_service.create_context(
                     s, apcv_principal, b, now=datetime.now(UTC), ttl_seconds=600
                 ),
                 [apcv_schemas.ContextCreate.model_validate_json(body)
-                 for body in http_bodies(scenario, salt)],
+                 for _, _, _, body in http_calls(scenario, salt)],
             )  # fmt: skip
 
         async def measure() -> list[dict[str, Any]]:
             rows = []
             async with app.router.lifespan_context(app):
                 for scenario in args.scenarios:
-                    lookup_client = (lookup_id, lookup_secret)
-                    client = lookup_client if scenario == "lookup" else (apcv_id, apcv_secret)
-                    token = await token_for(app, *client)
-                    path = lookup.SEARCH_PATH if scenario == "lookup" else apcv.CONTEXTS_PATH
+                    if scenario == "documents":
+                        token = holder_token
+                    else:
+                        lookup_client = (lookup_id, lookup_secret)
+                        client = lookup_client if scenario == "lookup" else (apcv_id, apcv_secret)
+                        token = await token_for(app, *client)
                     whole, alone = [], []
                     # Alternating turns, so that a change of the machine's load hits both alike.
                     for turn in range(args.rounds):
-                        bodies = http_bodies(scenario, args.seed + 2 * turn)
-                        whole.append(await drive_app(app, path, token, bodies, warm))
-                        call, calls = use_case(scenario, args.seed + 2 * turn + 1)
-                        alone.append(use_case_cpu(database, call, calls, warm))
+                        calls = http_calls(scenario, args.seed + 2 * turn)
+                        whole.append(await drive_app(app, token, calls, warm))
+                        call, inputs = use_case(scenario, args.seed + 2 * turn + 1)
+                        alone.append(use_case_cpu(database, call, inputs, warm))
                     rows.append(
                         {
                             "scenario": scenario,
@@ -218,9 +280,12 @@ def run_backend(backend: str, args: argparse.Namespace, work: Path) -> list[dict
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated")
-    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="lookup, context")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=", ".join(SCENARIOS))
     parser.add_argument("--size", type=int, default=20_000, help="persons in the register")
     parser.add_argument("--cards", type=int, default=1_000, help="activated cards")
+    parser.add_argument(
+        "--space-docs", type=int, default=200, help="documents in the listed space (50 listed)"
+    )
     parser.add_argument("--requests", type=int, default=2_000, help="measured requests per turn")
     parser.add_argument("--rounds", type=int, default=5, help="turns (app, use case) per scenario")
     parser.add_argument("--seed", type=int, default=2026, help="population seed")

@@ -37,6 +37,8 @@ def test_inprocess_bench_prints_the_cost_of_each_layer(tmp_path: Path) -> None:
             "60",
             "--rounds",
             "2",
+            "--space-docs",
+            "80",
             "--work-dir",
             str(tmp_path),
         ],
@@ -47,9 +49,11 @@ def test_inprocess_bench_prints_the_cost_of_each_layer(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [
-        line for line in result.stdout.splitlines() if line.startswith(("| lookup", "| context"))
+        line
+        for line in result.stdout.splitlines()
+        if line.startswith(("| lookup", "| context", "| documents"))
     ]
-    assert [row.split("|")[1].strip() for row in rows] == ["lookup", "context"]
+    assert [row.split("|")[1].strip() for row in rows] == ["lookup", "context", "documents"]
     for row in rows:
         whole, alone = (float(cell.split(" ms")[0]) for cell in row.split("|")[3:5])
         assert 0 < alone < whole  # the app does the use case and more
