@@ -74,16 +74,16 @@ class BackendReport:
     rows: list[Row] = field(default_factory=list)
     audit: dict[str, Any] | None = None
 
-
-def quiet_import_documents() -> None:
-    """``bench/documents.py`` sets test defaults in the environment when imported; the servers
-    started afterwards must not inherit them."""
-    before = dict(os.environ)
-    import documents  # noqa: F401
-
-    for key in set(os.environ) - set(before):
-        del os.environ[key]
-    os.environ.update(before)
+    def add(self, row: Row) -> None:
+        """Keep a measured row and print it at once: a long run (69M) stopped before its table
+        still leaves every figure it measured in its log."""
+        self.rows.append(row)
+        run = row.run
+        say(
+            f"{row.backend}: {row.benchmark} ({row.data}): {run['rps']:,.0f}/s, p50 "
+            f"{run['p50_ms']:.1f} ms, p99 {run['p99_ms']:.1f} ms, {run['errors']:,} errors, "
+            f"{run['cpu_ms_per_request']:.2f} ms server CPU/request"
+        )
 
 
 def bench_backend(
@@ -140,7 +140,7 @@ def bench_backend(
             return lookup.load(label, target, token, queries, args, work, wrk, seconds, what)
 
         lookup_run(backend, server, args.warmup, "warming up")
-        report.rows.append(
+        report.add(
             Row(
                 "INS lookup",
                 backend,
@@ -151,12 +151,12 @@ def bench_backend(
         if bare is not None:
             lookup_run(f"{backend} bare", bare, args.warmup, "warming up")
             run = lookup_run(f"{backend} bare", bare, args.duration, "measuring")
-            report.rows.append(Row("INS lookup, bare ASGI", backend, persons, run))
+            report.add(Row("INS lookup, bare ASGI", backend, persons, run))
             bare.stop()
             servers.remove(bare)
         fhir_match.load(backend, server, token, matches, args, work, wrk, args.warmup)
         run = fhir_match.load(backend, server, token, matches, args, work, wrk, args.duration)
-        report.rows.append(Row("FHIR $match", backend, persons, run))
+        report.add(Row("FHIR $match", backend, persons, run))
 
         say(f"{backend}: rights, directory and {args.cards:,} cards …")
         card_args = argparse.Namespace(**{**vars(scope), "codes_per_second": 1500})
@@ -169,7 +169,7 @@ def bench_backend(
             server.base, apcv_token, apcv.make_codes(cards, args.check, args.seed)
         )
         run = apcv.measure(backend, server, apcv_token, cards, card_args, work, wrk)
-        report.rows.append(
+        report.add(
             Row("card context with rights", backend, f"{persons}, {args.cards:,} cards", run)
         )
 
@@ -191,7 +191,7 @@ def bench_backend(
             run = documents_load.load(
                 label, server, prepared[requests], args, work, wrk, args.duration
             )
-            report.rows.append(Row(name, backend, held, run))
+            report.add(Row(name, backend, held, run))
 
         for running in servers:
             running.stop()
@@ -407,7 +407,7 @@ def main(argv: list[str]) -> int:
     work.mkdir(parents=True, exist_ok=True)
     secret = os.urandom(32).hex()  # one platform secret: this process writes audit rows too
     os.environ["CARNET_SECRET_KEY"] = secret
-    quiet_import_documents()
+    documents_load.quiet_import_documents()
     machine = lookup.machine_info()
     machine["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
     wrk = lookup.ensure_wrk()
