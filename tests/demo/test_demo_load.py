@@ -93,9 +93,10 @@ def test_demo_load_is_idempotent_and_its_client_and_examples_work(
     state = Path(data_dir) / "demo.json"
     state.unlink(missing_ok=True)
     try:
-        first = _demo_load(database_url, data_dir, 400)
+        # 600 persons: every kind of example the demo prints appears for the default seed.
+        first = _demo_load(database_url, data_dir, 600)
         assert first.returncode == 0, first.stderr
-        assert "Imported 400 lines" in first.stderr
+        assert "Imported 600 lines" in first.stderr
         saved = json.loads(state.read_text())
         assert state.stat().st_mode & 0o077 == 0  # the secret is readable by its owner only
         assert saved["client_id"] in first.stdout
@@ -104,7 +105,7 @@ def test_demo_load_is_idempotent_and_its_client_and_examples_work(
         assert "/oauth2/token" in first.stdout
         assert "/api/v1/ins/search" in first.stdout
 
-        second = _demo_load(database_url, data_dir, 400)
+        second = _demo_load(database_url, data_dir, 600)
         assert second.returncode == 0, second.stderr
         assert "nothing to import" in second.stderr
         assert "reused" in second.stdout
@@ -157,7 +158,7 @@ def test_demo_load_is_idempotent_and_its_client_and_examples_work(
                 o for o in operators_service.list(s) if o.email == "agent.demo@carnet-demo.fr"
             ]
             operators_service.disable(s, demo_operator.id, utcnow())
-        third = _demo_load(database_url, data_dir, 400)
+        third = _demo_load(database_url, data_dir, 600)
         assert third.returncode == 0, third.stderr
         assert "disabled in the back office" in third.stdout
         assert "/gestion/enrolement/" not in third.stdout

@@ -13,7 +13,16 @@ from datetime import date
 import pytest
 from stdnum.fr import nir as stdnum_nir
 
-from carnet.demo.population import AS_OF, CSV_COLUMNS, generate_population, nir_key, write_csv
+from carnet.demo import population
+from carnet.demo.population import (
+    AS_OF,
+    CSV_COLUMNS,
+    generate_population,
+    nir_key,
+    population_groups,
+    write_csv,
+    write_population_csv,
+)
 from carnet.identity.places import get_places
 from carnet.identity.service import validate_record
 from carnet.identity.traits import normalise_first_names, normalise_name
@@ -51,6 +60,32 @@ def test_a_seed_gives_the_same_rows_and_another_seed_others() -> None:
     assert max(r["death_date"] for r in early) <= "2024-03-15"
     with pytest.raises(ValueError, match="size"):
         generate_population(-1, seed=1)
+
+
+def test_groups_generated_alone_are_the_stream_cut_by_birth_year() -> None:
+    whole = list(generate_population(3_000, seed=11))
+    groups = population_groups(3_000, seed=11)
+    assert sum(rows for _, rows in groups) == 3_000
+    assert len({yy for yy, _ in groups}) == len(groups)
+    at = 0
+    for yy, rows in groups:  # the stream is the groups, one after the other, in this order
+        assert {int(row["birth_date"][2:4]) for row in whole[at : at + rows]} == {yy}
+        at += rows
+    some = {yy for yy, _ in groups[3:9]}
+    alone = list(generate_population(3_000, seed=11, groups=some))
+    assert alone == [row for row in whole if int(row["birth_date"][2:4]) in some]
+
+
+def test_workers_write_the_same_file_as_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(population, "PARALLEL_FROM", 0)  # forked workers inherit it
+    one, two = io.StringIO(), io.StringIO()
+    assert write_population_csv(one, 4_000, 5, workers=1) == 4_000
+    seen: list[int] = []
+    assert write_population_csv(two, 4_000, 5, workers=2, progress=seen.append) == 4_000
+    assert two.getvalue() == one.getvalue()
+    assert seen == sorted(seen)
+    assert seen[-1] == 4_000
+    assert len(seen) > 10  # one report a group
 
 
 def test_every_row_passes_the_register_validation(sample: list[Row]) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -38,19 +39,28 @@ def population(
     out: Annotated[
         Path | None, typer.Option(help="Write to this file instead of standard output")
     ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Generating processes (the output is the same for any)")
+    ] = 1,
 ) -> None:
     """Write a synthetic register (import CSV format) to standard output or a file."""
+    _write_register(size, seed, out, workers, None)
+
+
+def _write_register(
+    size: int, seed: int, out: Path | None, workers: int, progress: Callable[[int], None] | None
+) -> None:
     from carnet.demo.loader import write_population
-    from carnet.demo.population import generate_population, write_csv
+    from carnet.demo.population import write_population_csv
 
     if out is None:
         try:
-            write_csv(generate_population(size, seed), sys.stdout)
+            write_population_csv(sys.stdout, size, seed, workers=workers, progress=progress)
             sys.stdout.flush()
         except BrokenPipeError:  # the reader stopped early (`| head`): not an error
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
-    count = write_population(out, size, seed)
+    count = write_population(out, size, seed, workers=workers)
     typer.echo(f"{count:,} persons written to {out}", err=True)
 
 
@@ -238,10 +248,26 @@ def population_generate(
         ),
     ] = None,
     progress: Annotated[bool, typer.Option(help="Report progress on standard error")] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes generating the register on standard output (the output is the same "
+            "for any number; default: one per core)",
+        ),
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Stream a synthetic population: the register CSV on standard output, or every file."""
     if out is None:
-        population(size=size, seed=seed, out=None)
+        step = max(size // 20, 1)
+        reported = [0]
+
+        def register_progress(count: int) -> None:
+            if progress and (count - reported[0] >= step or count == size):
+                reported[0] = count
+                typer.echo(f"register: {count:,} lines", err=True)
+
+        _write_register(size, seed, None, workers, register_progress)
         return
     from carnet.demo.families import write_population_files
 

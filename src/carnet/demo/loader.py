@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import random
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,7 +39,7 @@ from sqlalchemy.orm import Session
 from carnet.auth.principal import Principal
 from carnet.auth.service import AuthService, OAuthError
 from carnet.db import Database
-from carnet.demo.population import generate_population, write_csv
+from carnet.demo.population import write_population_csv
 from carnet.exceptions import ValidationFailed
 from carnet.identity.importer import ImportReport, import_register
 from carnet.identity.models import Person
@@ -100,15 +101,16 @@ def population_path(data_dir: Path, size: int, seed: int) -> Path:
     return data_dir / f"demo-population-{size}-s{seed}.csv"
 
 
-def write_population(path: Path, size: int, seed: int) -> int:
-    """Write the population atomically (a crash never leaves a truncated file behind)."""
+def write_population(path: Path, size: int, seed: int, *, workers: int = 1) -> int:
+    """Write the population atomically (a crash never leaves a truncated file behind), generated
+    on ``workers`` processes (the file is the same for any number)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(
         "w", encoding="utf-8", newline="", dir=path.parent, prefix=path.name, suffix=".tmp",
         delete=False,
     ) as tmp:  # fmt: skip
         try:
-            count = write_csv(generate_population(size, seed), tmp)
+            count = write_population_csv(tmp, size, seed, workers=workers)
         except BaseException:
             os.unlink(tmp.name)
             raise
@@ -362,35 +364,32 @@ def _accented_compound(row: dict[str, str]) -> bool:
     )
 
 
-def scan_queries(
-    path: Path, counts: dict[str, int], *, seed: int = 0
-) -> dict[str, list[SearchQuery]]:
-    """Up to ``counts[category]`` queries per category (see ``EXPECTED``), drawn from ``path``.
+class QuerySampler:
+    """Candidate searches drawn from a stream of population rows (pass 1 of ``scan_queries``).
 
-    Every returned query gives its expected code against a register loaded with exactly this
-    file: the matches are counted over the whole file with the search's rules (birth name, birth
-    date and sex equal; the one first name among the birth first names; the place, when given,
-    naming the same commune).
-    """
-    unknown = set(counts) - set(EXPECTED)
-    if unknown:
-        raise ValueError(f"unknown categories: {', '.join(sorted(unknown))}")
-    rng = random.Random(seed)  # noqa: S311 - sampling, not security
-    spare = {category: n + n // 2 + 10 if n else 0 for category, n in counts.items()}
-    samples = {category: _Reservoir(spare.get(category, 0), rng) for category in EXPECTED}
-    absent_rows = _Reservoir(spare.get("absent", 0), rng)
+    Uniform samples per category (with some spare: a candidate whose match count turns out
+    different from its category's expected answer is dropped), plus the homonym groups the
+    generator writes as consecutive rows. ``scale`` shrinks the samples for a part of the stream
+    (a worker's groups) whose candidates are merged with others'."""
 
-    # Pass 1: sample candidates.
-    group: list[dict[str, str]] = []
+    def __init__(self, counts: dict[str, int], rng: random.Random, *, scale: float = 1.0) -> None:
+        unknown = set(counts) - set(EXPECTED)
+        if unknown:
+            raise ValueError(f"unknown categories: {', '.join(sorted(unknown))}")
+        self.counts, self.rng = counts, rng
+        spare = {
+            category: math.ceil((n + n // 2 + 10) * scale) if n else 0
+            for category, n in counts.items()
+        }
+        self.samples = {category: _Reservoir(spare.get(category, 0), rng) for category in EXPECTED}
+        self.absent_rows = _Reservoir(spare.get("absent", 0), rng)
+        self.group: list[dict[str, str]] = []
+        self.previous: dict[str, str] | None = None
 
-    def close_group() -> None:
-        if len(group) >= 2:
-            samples["homonyms"].add(tuple(group))
-
-    previous: dict[str, str] | None = None
-    for row in _rows(path):
+    def add(self, row: dict[str, str]) -> None:
+        samples, previous = self.samples, self.previous
         samples["existing"].add(row)
-        absent_rows.add(row)
+        self.absent_rows.add(row)
         complete = not row["birth_date"].endswith("-00")
         plain = (
             row["kind"] == "NIR"
@@ -424,65 +423,67 @@ def scan_queries(
                 and previous["birth_place"] != row["birth_place"]
                 and _first_names(previous["first_names"])[0] == _first_names(row["first_names"])[0]
             ):
-                if not group:
-                    group.append(previous)
-                group.append(row)
+                if not self.group:
+                    self.group.append(previous)
+                self.group.append(row)
             else:
-                close_group()
-                group = []
+                self._close_group()
         else:
-            close_group()
-            group = []
-        previous = row
-    close_group()
+            self._close_group()
+        self.previous = row
 
-    candidates: list[_Candidate] = []
+    def _close_group(self) -> None:
+        if len(self.group) >= 2:
+            self.samples["homonyms"].add(tuple(self.group))
+        self.group = []
 
-    def add(candidate: _Candidate | None) -> None:
-        if candidate is not None:
-            candidates.append(candidate)
+    def candidates(self) -> list[_Candidate]:
+        """The sampled candidates (the stream is over); their ``matches`` are still to count."""
+        self._close_group()
+        rng, samples = self.rng, self.samples
+        candidates: list[_Candidate] = []
 
-    for category in ("existing", "plain", "nia", "nia_history", "partial_date"):
-        for row in samples[category].items:
-            add(_candidate(category, row))
-    for row in samples["accents"].items:
-        add(_candidate("accents", row, raw=True))
-    for pair in samples["twin"].items:
-        add(_candidate("twin", pair[int(rng.random() * 2)]))
-    for members in samples["homonyms"].items:
-        homonyms = _candidate("homonyms", members[0])
-        if homonyms is not None:
-            homonyms.rows = tuple(members)
-            add(homonyms)
-        if counts.get("homonyms_with_place"):
-            add(_candidate("homonyms_with_place", members[0], place=True))
-    for row in absent_rows.items:
-        add(_absent(row, rng))
+        def add(candidate: _Candidate | None) -> None:
+            if candidate is not None:
+                candidates.append(candidate)
 
-    # Pass 2: count what each candidate matches in the whole file.
-    index: dict[tuple[str, str, str], list[_Candidate]] = {}
-    for candidate in candidates:
-        index.setdefault((candidate.name, candidate.birth_date, candidate.sex), []).append(
-            candidate
-        )
-    dates = {key[1] for key in index}
-    places = get_places()
-    for row in _rows(path):
-        if row["birth_date"] not in dates:
-            continue
-        found = index.get((_name(row["birth_name"]), row["birth_date"], row["sex"]))
-        if not found:
-            continue
-        first_names = _first_names(row["first_names"])
-        for candidate in found:
-            if candidate.first_name not in first_names:
-                continue
-            if candidate.place is not None and candidate.place != row["birth_place"]:
-                current = places.current_code(candidate.place)
-                if current is None or current != places.current_code(row["birth_place"]):
-                    continue
-            candidate.matches += 1
+        for category in ("existing", "plain", "nia", "nia_history", "partial_date"):
+            for row in samples[category].items:
+                add(_candidate(category, row))
+        for row in samples["accents"].items:
+            add(_candidate("accents", row, raw=True))
+        for pair in samples["twin"].items:
+            add(_candidate("twin", pair[int(rng.random() * 2)]))
+        for members in samples["homonyms"].items:
+            homonyms = _candidate("homonyms", members[0])
+            if homonyms is not None:
+                homonyms.rows = tuple(members)
+                add(homonyms)
+            if self.counts.get("homonyms_with_place"):
+                add(_candidate("homonyms_with_place", members[0], place=True))
+        for row in self.absent_rows.items:
+            add(_absent(row, rng))
+        return candidates
 
+
+def candidate_matches(candidate: _Candidate, first_names: Sequence[str], place: str) -> bool:
+    """Whether a register entry with the candidate's birth name, date and sex answers it: the
+    search's rules (the first name among the birth first names; the place, when given, naming
+    the same commune). ``first_names`` normalised, in order."""
+    if candidate.first_name not in first_names:
+        return False
+    if candidate.place is not None and candidate.place != place:
+        places = get_places()
+        current = places.current_code(candidate.place)
+        if current is None or current != places.current_code(place):
+            return False
+    return True
+
+
+def choose_queries(
+    candidates: Iterable[_Candidate], counts: dict[str, int]
+) -> dict[str, list[SearchQuery]]:
+    """Up to ``counts[category]`` counted candidates whose answer is their category's."""
     result: dict[str, list[SearchQuery]] = {category: [] for category in counts}
     for candidate in candidates:
         wanted = counts.get(candidate.category, 0)
@@ -493,6 +494,41 @@ def scan_queries(
         if code == EXPECTED[candidate.category]:
             chosen.append(SearchQuery(candidate.category, code, candidate.body, candidate.rows))
     return result
+
+
+def scan_queries(
+    path: Path, counts: dict[str, int], *, seed: int = 0
+) -> dict[str, list[SearchQuery]]:
+    """Up to ``counts[category]`` queries per category (see ``EXPECTED``), drawn from ``path``.
+
+    Every returned query gives its expected code against a register loaded with exactly this
+    file: the matches are counted over the whole file with the search's rules (birth name, birth
+    date and sex equal; the one first name among the birth first names; the place, when given,
+    naming the same commune).
+    """
+    sampler = QuerySampler(counts, random.Random(seed))  # noqa: S311 - sampling, not security
+    for row in _rows(path):  # pass 1: sample candidates
+        sampler.add(row)
+    candidates = sampler.candidates()
+
+    # Pass 2: count what each candidate matches in the whole file.
+    index: dict[tuple[str, str, str], list[_Candidate]] = {}
+    for candidate in candidates:
+        index.setdefault((candidate.name, candidate.birth_date, candidate.sex), []).append(
+            candidate
+        )
+    dates = {key[1] for key in index}
+    for row in _rows(path):
+        if row["birth_date"] not in dates:
+            continue
+        found = index.get((_name(row["birth_name"]), row["birth_date"], row["sex"]))
+        if not found:
+            continue
+        first_names = _first_names(row["first_names"])
+        for candidate in found:
+            if candidate_matches(candidate, first_names, row["birth_place"]):
+                candidate.matches += 1
+    return choose_queries(candidates, counts)
 
 
 def demo_examples(path: Path) -> list[SearchQuery]:

@@ -5,6 +5,13 @@ the same seed gives the same rows (for a given Faker version and COG vintage), a
 ``carnet.identity.service.validate_record``. Memory stays bounded: rows are produced one at a time,
 and the only state is a counter per birth register (``order numbers``) of the current group.
 
+The rows come in *groups*, one per two-digit birth year (``yy``: 1925 and 2025 share one, since
+the NIR only holds the year's last two digits and order numbers are unique per ``yy``, month and
+place). Each group draws from its own random generator, derived from the seed and ``yy``, so a group
+can be generated alone: ``population_groups`` lists them in the stream's order with their sizes,
+``generate_population(..., groups=…)`` yields some of them, and the workers of
+``write_population_csv`` generate them side by side while the output stays the same for a seed.
+
 What the population looks like (rates are per person unless stated; figures are rough, public
 orders of magnitude, not statistics to quote):
 
@@ -56,12 +63,16 @@ from __future__ import annotations
 
 import bisect
 import calendar
+import collections
 import csv
 import dataclasses
 import importlib
+import io
 import itertools
+import multiprocessing
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -72,7 +83,14 @@ from carnet.identity.importer import HEADER
 from carnet.identity.places import get_places
 from carnet.identity.traits import normalise_name
 
-__all__ = ["AS_OF", "CSV_COLUMNS", "generate_population", "write_csv"]
+__all__ = [
+    "AS_OF",
+    "CSV_COLUMNS",
+    "generate_population",
+    "population_groups",
+    "write_csv",
+    "write_population_csv",
+]
 
 # The register import format's columns, defined once by the importer that reads them.
 CSV_COLUMNS: tuple[str, ...] = HEADER
@@ -510,8 +528,25 @@ _STYLES: tuple[tuple[float, Callable[[Name], str]], ...] = (
 )
 
 
+def _years_by_group(size: int, as_of: date) -> tuple[dict[int, int], dict[int, list[int]]]:
+    counts = _year_counts(size, as_of)
+    groups: dict[int, list[int]] = {}
+    for year in sorted(counts):
+        groups.setdefault(year % 100, []).append(year)
+    return counts, groups
+
+
+def population_groups(size: int, seed: int, *, as_of: date = AS_OF) -> list[tuple[int, int]]:
+    """The population's groups in the stream's order: (two-digit birth year, persons)."""
+    counts, groups = _years_by_group(size, as_of)
+    order = sorted(groups)
+    random.Random(seed).shuffle(order)  # noqa: S311 - reproducible synthetic data
+    return [(yy, sum(counts[year] for year in groups[yy])) for yy in order]
+
+
 class _Generator:
     def __init__(self, seed: int, as_of: date) -> None:
+        self.seed = seed
         self.rng = random.Random(seed)  # noqa: S311 - reproducible synthetic data
         self.as_of = as_of
         self.pools = _pools()
@@ -519,14 +554,13 @@ class _Generator:
 
     # -- driving ------------------------------------------------------------------------------
 
-    def run(self, size: int) -> Iterator[dict[str, str]]:
-        counts = _year_counts(size, self.as_of)
-        groups: dict[int, list[int]] = {}
-        for year in sorted(counts):
-            groups.setdefault(year % 100, []).append(year)
-        two_digits = sorted(groups)
-        self.rng.shuffle(two_digits)
-        for yy in two_digits:
+    def run(self, size: int, only: Collection[int] | None = None) -> Iterator[dict[str, str]]:
+        counts, groups = _years_by_group(size, self.as_of)
+        for yy, _ in population_groups(size, self.seed, as_of=self.as_of):
+            if only is not None and yy not in only:
+                continue
+            # A group's own generator (a string seed is hashed with SHA-512, the same everywhere).
+            self.rng = random.Random(f"carnet-population/{self.seed}/{yy}")  # noqa: S311
             self.orders = {}  # order numbers are unique per (year digits, month, place)
             for year in groups[yy]:
                 remaining = counts[year]
@@ -811,13 +845,71 @@ def _days_in_month(year: int, month: int) -> int:
     return calendar.monthrange(year, month)[1]
 
 
-def generate_population(size: int, seed: int, *, as_of: date = AS_OF) -> Iterator[dict[str, str]]:
-    """Yield ``size`` synthetic register rows (keys: ``CSV_COLUMNS``), the same for a seed."""
+def generate_population(
+    size: int, seed: int, *, as_of: date = AS_OF, groups: Collection[int] | None = None
+) -> Iterator[dict[str, str]]:
+    """Yield ``size`` synthetic register rows (keys: ``CSV_COLUMNS``), the same for a seed.
+
+    ``groups``: only the rows of these two-digit birth years (see ``population_groups``), as they
+    appear in the whole stream."""
     if size < 0:
         raise ValueError(f"size must be zero or more, not {size}")
     if size == 0:
         return iter(())
-    return _Generator(seed, as_of).run(size)
+    return _Generator(seed, as_of).run(size, groups)
+
+
+# Below this size a process's start costs more than it saves.
+PARALLEL_FROM = 100_000
+
+
+def _group_csv(size: int, seed: int, as_of: date, yy: int) -> str:
+    """One group's lines in the import format (a worker's task)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in generate_population(size, seed, as_of=as_of, groups={yy}):
+        writer.writerow([row[column] for column in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def write_population_csv(
+    out: IO[str],
+    size: int,
+    seed: int,
+    *,
+    workers: int = 1,
+    as_of: date = AS_OF,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the header and the whole population; return the number of rows.
+
+    With several ``workers``, the groups are generated in that many processes and written in the
+    stream's order, so the file is the same as with one. At most two groups a worker are in
+    flight (a group is about 1 % of the population), which bounds the memory."""
+    groups = population_groups(size, seed, as_of=as_of) if size > 0 else []
+    if workers <= 1 or size < PARALLEL_FROM:
+        count = write_csv(generate_population(size, seed, as_of=as_of), out)
+        if progress is not None:
+            progress(count)
+        return count
+    out.write(",".join(CSV_COLUMNS) + "\n")
+    written = 0
+    # Forked workers inherit the loaded name pools and places (as the importer's workers do).
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: collections.deque[tuple[int, Future[str]]] = collections.deque()
+        todo = iter(groups)
+        for yy, rows in itertools.islice(todo, 2 * workers):
+            pending.append((rows, pool.submit(_group_csv, size, seed, as_of, yy)))
+        while pending:
+            rows, future = pending.popleft()
+            out.write(future.result())
+            written += rows
+            if progress is not None:
+                progress(written)
+            for yy, more in itertools.islice(todo, 1):
+                pending.append((more, pool.submit(_group_csv, size, seed, as_of, yy)))
+    return written
 
 
 def write_csv(rows: Iterable[dict[str, str]], out: IO[str]) -> int:
