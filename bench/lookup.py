@@ -209,7 +209,6 @@ def load_register(url: str, population: Path, secret: str) -> tuple[float, str, 
     """Migrate, import (timed), analyse, register a client: (seconds, client id, secret)."""
     import carnet.models  # noqa: F401 - complete metadata
     from carnet import migrate
-    from carnet.auth.service import AuthService
     from carnet.db import Database
     from carnet.identity.importer import import_register
 
@@ -226,11 +225,23 @@ def load_register(url: str, population: Path, secret: str) -> tuple[float, str, 
         with database.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")  # fresh planner statistics after a bulk load
             connection.commit()
+    finally:
+        database.dispose()
+    return (seconds, *register_client(url, secret))
+
+
+def register_client(url: str, secret: str) -> tuple[str, str]:
+    """A new API client of the benchmark (scope ins.read): (client id, secret)."""
+    from carnet.auth.service import AuthService
+    from carnet.db import Database
+
+    database = Database(url, pool_size=1)
+    try:
         auth = AuthService(secret, "http://127.0.0.1", 3600, 300)
         with database.session() as session:
             created = auth.create_client(session, name="lookup benchmark", scopes=["ins.read"])
         assert created.client_secret is not None
-        return seconds, created.client_id, created.client_secret
+        return created.client_id, created.client_secret
     finally:
         database.dispose()
 

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import documents_load
 import fhir_match
 import lookup
+import register_load
 
 import apcv
 
@@ -92,9 +93,15 @@ def bench_backend(
     size = args.sizes[backend]
     seconds: float | None = 0.0
     documents = args.documents.get(backend, size)
-    population = lookup.population_file(work, size, args.seed)
-    queries = lookup.query_set(work, population, args.queries, args.seed)
-    matches = fhir_match.match_queries(queries)
+    generate = args.register_load == "generate"
+    queries_file = register_load.queries_path(work, size, args.seed, args.queries)
+    if generate and args.reuse_register:
+        if not queries_file.is_file():
+            raise SystemExit(f"--reuse-register: {queries_file} is missing (written by the load)")
+        queries = json.loads(queries_file.read_text())
+    elif not generate:
+        population = lookup.population_file(work, size, args.seed)
+        queries = lookup.query_set(work, population, args.queries, args.seed)
     scope = argparse.Namespace(**{**vars(args), "size": size})
     servers: list[lookup.Server] = []
     data_dir = work / f"suite-data-{backend}"
@@ -111,6 +118,17 @@ def bench_backend(
     try:
         if seconds is None:
             report = BackendReport(backend, lookup.database_version(url), size)
+        elif generate:
+            say(f"{backend}: generating {size:,} persons into the register on every core …")
+            counts = {name: round(args.queries * share) for name, share in lookup.MIX.items()}
+            steps, queries = register_load.load_register(
+                url, size, args.seed, counts, workers=os.cpu_count() or 1
+            )
+            queries_file.write_text(json.dumps(queries, ensure_ascii=False))
+            client_id, client_secret = lookup.register_client(url, secret)
+            report = BackendReport(backend, lookup.database_version(url), size)
+            report.setup_seconds["register generated"] = steps["total"]
+            say(f"{backend}: generated in {steps['total']:,.1f} s ({steps})")
         else:
             say(f"{backend}: importing {size:,} persons …")
             seconds, client_id, client_secret = lookup.load_register(url, population, secret)
@@ -118,6 +136,7 @@ def bench_backend(
             report.setup_seconds["register"] = seconds
             say(f"{backend}: imported in {seconds:.1f} s ({size / seconds:,.0f}/s)")
 
+        matches = fhir_match.match_queries(queries)
         server = lookup.start_server(url, secret, args.workers, work / f"suite-{backend}.log")
         servers.append(server)
         token = lookup.get_token(server.base, client_id, client_secret)
@@ -287,11 +306,13 @@ def details(reports: list[BackendReport]) -> list[str]:
         d = c["documents"]
         audit = r.audit or {}
         register = r.setup_seconds.get("register")
-        imported = (
-            f"{r.persons / register:,.0f} persons/s imported"
-            if register
-            else "register reused, not imported"
-        )
+        generated = r.setup_seconds.get("register generated")
+        if register:
+            imported = f"{r.persons / register:,.0f} persons/s imported"
+        elif generated:
+            imported = f"{r.persons / generated:,.0f} persons/s generated into the register"
+        else:
+            imported = "register reused, not imported"
         lines.append(
             f"- {r.database}: set-up {setup} ({imported}); answers as expected: "
             f"{', '.join(checks)}; documents: "
@@ -381,11 +402,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="use the register already imported in the database (left by --keep, same --size and"
         " --seed): skip the import, empty the other tables, and measure",
     )  # fmt: skip
+    parser.add_argument(
+        "--register-load", choices=("import", "generate"), default="import",
+        help="import: write the population file and import it with the register importer (timed);"
+        " generate: generate the register straight into PostgreSQL on every core"
+        " (bench/register_load.py; the national sizes, where the file and the import take hours)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     args.backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(args.backends) - {"sqlite", "postgresql"}
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    if args.register_load == "generate" and "sqlite" in args.backends:
+        parser.error("--register-load generate: PostgreSQL only (COPY); use --backends postgresql")
     profile = QUICK if args.quick else DEFAULTS
     for key, value in profile.items():
         if key not in ("size", "documents") and getattr(args, key) is None:
