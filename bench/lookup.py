@@ -118,16 +118,24 @@ def query_set(work: Path, population: Path, total: int, seed: int) -> list[dict[
     say(f"queries: drawing {total:,} searches with a known answer from {population.name} …")
     counts = {category: round(total * share) for category, share in MIX.items()}
     found = scan_queries(population, counts, seed=seed)
+    queries = request_mix(found, counts, random.Random(seed))
+    path.write_text(json.dumps(queries, ensure_ascii=False))
+    return queries
+
+
+def request_mix(
+    found: dict[str, list[Any]], counts: dict[str, int], rng: random.Random
+) -> list[dict[str, Any]]:
+    """The chosen searches (``SearchQuery``) of each category as JSON-ready dicts, shuffled."""
     queries = [
         {"category": q.category, "expected": q.expected, "body": q.body}
-        for category in MIX
+        for category in counts
         for q in found[category]
     ]
     for category, wanted in counts.items():
         if len(found[category]) < wanted:
             say(f"queries: only {len(found[category])} {category} queries (wanted {wanted})")
-    random.Random(seed).shuffle(queries)
-    path.write_text(json.dumps(queries, ensure_ascii=False))
+    rng.shuffle(queries)
     return queries
 
 

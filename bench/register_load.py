@@ -44,16 +44,15 @@ from typing import Any
 
 import psycopg
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import lookup
+
 SIDE_TABLE = "bench_previous_matricules"
 HISTORY_SQL = (
     "INSERT INTO ins_history (person_id, matricule, kind, ended_at)"  # noqa: S608 - constants
     f" SELECT p.id, s.previous, s.kind, %s FROM {SIDE_TABLE} s"
     " JOIN persons p ON p.matricule = s.matricule"
 )
-
-
-def say(message: str) -> None:
-    print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def libpq_url(url: str) -> str:
@@ -144,7 +143,7 @@ def load_register(
     counts: dict[str, int],
     *,
     workers: int,
-    progress: Callable[[str], None] = say,
+    progress: Callable[[str], None] = lookup.say,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Migrate the (empty) database and generate the register into it.
 
@@ -242,17 +241,7 @@ def count_and_choose(
             candidate_matches(candidate, first_names.split(), place or "")
             for first_names, place in rows
         )
-    found = choose_queries(merged, counts)
-    queries = [
-        {"category": q.category, "expected": q.expected, "body": q.body}
-        for category in counts
-        for q in found[category]
-    ]
-    for category, wanted in counts.items():
-        if len(found[category]) < wanted:
-            say(f"queries: only {len(found[category])} {category} queries (wanted {wanted})")
-    rng.shuffle(queries)
-    return queries
+    return lookup.request_mix(choose_queries(merged, counts), counts, rng)
 
 
 def main(argv: list[str]) -> int:
@@ -267,12 +256,9 @@ def main(argv: list[str]) -> int:
         help="where the searches are written (bench/suite.py reads them there)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(Path(__file__).parent))
-    from lookup import MIX
-
     from carnet.config import normalise_database_url
 
-    counts = {category: round(args.queries * share) for category, share in MIX.items()}
+    counts = {category: round(args.queries * share) for category, share in lookup.MIX.items()}
     steps, queries = load_register(
         normalise_database_url(args.pg_url), args.size, args.seed, counts, workers=args.workers
     )
