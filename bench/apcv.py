@@ -149,7 +149,12 @@ def insert_rights(session: Any, attached: dict[int, tuple[int, int]]) -> None:
 
 
 def populate(
-    url: str, population: Path, secret: str, args: argparse.Namespace, *, register: bool = True
+    url: str,
+    population: Path | None,
+    secret: str,
+    args: argparse.Namespace,
+    *,
+    register: bool = True,
 ) -> tuple[dict[str, float], str, str, list[CardKeys]]:
     """Migrate, import register, rights, directory; write the cards; register the client.
 
@@ -176,6 +181,8 @@ def populate(
     database = Database(url, pool_size=2)
     try:
         if register:
+            if population is None:
+                raise ValueError("the population file is needed to import the register")
             started = time.perf_counter()
             report = import_register(database, population, workers=os.cpu_count() or 1)
             if not report.committed:

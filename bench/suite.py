@@ -180,7 +180,7 @@ def bench_backend(
         say(f"{backend}: rights, directory and {args.cards:,} cards …")
         card_args = argparse.Namespace(**{**vars(scope), "codes_per_second": 1500})
         timings, apcv_id, apcv_secret, cards = apcv.populate(
-            url, population, secret, card_args, register=False
+            url, None, secret, card_args, register=False
         )
         report.setup_seconds.update(timings)
         apcv_token = lookup.get_token(server.base, apcv_id, apcv_secret)
