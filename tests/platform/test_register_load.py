@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import collections
 import os
+import re
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,10 +44,14 @@ HISTORY = (
 INDEXES = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'persons' ORDER BY 1"
 
 
+def _server() -> Any:
+    configured = os.environ.get("CARNET_TEST_DATABASE_URL", "")
+    return make_url(normalise_database_url(configured if "postgres" in configured else DEFAULT_PG))
+
+
 @pytest.fixture
 def two_databases() -> Iterator[tuple[str, str]]:
-    configured = os.environ.get("CARNET_TEST_DATABASE_URL", "")
-    base = make_url(normalise_database_url(configured if "postgres" in configured else DEFAULT_PG))
+    base = _server()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     names = [f"{base.database}_register_{kind}_{worker}" for kind in ("generated", "imported")]
     admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -140,3 +146,32 @@ def _client(database: Database, settings: Settings) -> tuple[str, str]:
         created = auth.create_client(session, name="register load test", scopes=["ins.read"])
     assert created.client_secret is not None
     return created.client_id, created.client_secret
+
+
+def test_the_suite_measures_a_generated_register(tmp_path: Path) -> None:
+    """``bench/suite.py --register-load generate`` end to end, tiny: every benchmark measured,
+    every answer checked as expected (the suite creates and drops its database)."""
+    base = _server()
+    name = f"{base.database}_suite_generated_{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
+    url = base.set(drivername="postgresql", database=name)
+    command = [
+        sys.executable, str(Path(register_load.__file__).parent / "suite.py"), "--quick",
+        "--backends", "postgresql", "--register-load", "generate", "--size", "4000",
+        "--documents", "2000", "--cards", "200", "--queries", "300", "--check", "30",
+        "--duration", "1", "--warmup", "1", "--connections", "4", "--threads", "1",
+        "--workers", "1", "--pg-url", url.render_as_string(hide_password=False),
+        "--work-dir", str(tmp_path),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split("|")[1].strip() for line in result.stdout.splitlines() if "| 4,000" in line]
+    assert rows[:4] == [
+        "INS lookup",
+        "INS lookup, bare ASGI",
+        "FHIR $match",
+        "card context with rights",
+    ]
+    assert "persons/s generated into the register" in result.stdout
+    checks = re.findall(r"(lookup|\$match|cards|bare) (\d+)/(\d+)", result.stdout)
+    assert {kind for kind, _, _ in checks} == {"lookup", "$match", "cards", "bare"}
+    assert all(good == checked and int(checked) > 0 for _, good, checked in checks), checks
