@@ -116,11 +116,16 @@ def query_set(work: Path, population: Path, total: int, seed: int) -> list[dict[
     if path.is_file():
         return list(json.loads(path.read_text()))
     say(f"queries: drawing {total:,} searches with a known answer from {population.name} …")
-    counts = {category: round(total * share) for category, share in MIX.items()}
+    counts = mix_counts(total)
     found = scan_queries(population, counts, seed=seed)
     queries = request_mix(found, counts, random.Random(seed))
     path.write_text(json.dumps(queries, ensure_ascii=False))
     return queries
+
+
+def mix_counts(total: int) -> dict[str, int]:
+    """How many of ``total`` searches each category of the request mix gets."""
+    return {category: round(total * share) for category, share in MIX.items()}
 
 
 def request_mix(

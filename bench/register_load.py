@@ -258,7 +258,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from carnet.config import normalise_database_url
 
-    counts = {category: round(args.queries * share) for category, share in lookup.MIX.items()}
+    counts = lookup.mix_counts(args.queries)
     steps, queries = load_register(
         normalise_database_url(args.pg_url), args.size, args.seed, counts, workers=args.workers
     )

@@ -120,7 +120,7 @@ def bench_backend(
             report = BackendReport(backend, lookup.database_version(url), size)
         elif generate:
             say(f"{backend}: generating {size:,} persons into the register on every core …")
-            counts = {name: round(args.queries * share) for name, share in lookup.MIX.items()}
+            counts = lookup.mix_counts(args.queries)
             steps, queries = register_load.load_register(
                 url, size, args.seed, counts, workers=os.cpu_count() or 1
             )
